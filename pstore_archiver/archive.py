@@ -1,0 +1,186 @@
+"""The destination side: durable publication of entries, the lock, lookup of what is there.
+
+Only `write_new` and `publish` call fsync (STYLE 4.1): a file is written, flushed and
+synced; an entry directory is built under a temporary name, synced, renamed, and the
+archive directory synced, so an entry is either wholly there or not at all.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import shutil
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pstore_archiver.errors import ArchiveUnwritable, LockHeld, describe_os_error
+from pstore_archiver.manifest import MANIFEST_NAME
+
+LOCK_NAME = ".lock"
+STAGING_PREFIX = ".staging-"
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+
+
+@dataclass(frozen=True)
+class NewFile:
+    name: str
+    data: bytes
+    mtime_ns: int | None = None
+
+
+@dataclass(frozen=True)
+class KnownRecord:
+    """A record already in the archive: which entry holds it, from which boot."""
+
+    entry_id: str
+    boot_id: str | None
+
+
+def write_new(dir_fd: int, name: str, data: bytes, mtime_ns: int | None = None) -> None:
+    """Create `name` (never replace), write, set mtime, fsync (borg's SyncFile)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(name, flags, 0o600, dir_fd=dir_fd)
+    try:
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        if mtime_ns is not None:
+            os.utime(fd, ns=(mtime_ns, mtime_ns))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(dir_fd: int) -> None:
+    try:
+        os.fsync(dir_fd)
+    except OSError as e:
+        if e.errno != errno.EINVAL:  # a file system that cannot sync directories
+            raise
+
+
+class Archive:
+    """The archive directory (normally /var/lib/pstore-archiver)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _unwritable(self, what: str, error: OSError) -> ArchiveUnwritable:
+        return ArchiveUnwritable(f"{self.path}: {what}: {describe_os_error(error)}")
+
+    @contextmanager
+    def locked(self, create: bool = True) -> Iterator[int]:
+        """Open the archive (creating its last path component, mode 0700) and hold its
+        exclusive lock; yields the directory fd."""
+        if create:
+            try:
+                os.mkdir(self.path, 0o700)
+            except FileExistsError:
+                pass
+            except OSError as e:
+                raise self._unwritable("cannot create the archive directory", e) from e
+        try:
+            dir_fd = os.open(self.path, _DIR_FLAGS)
+        except OSError as e:
+            raise self._unwritable("cannot open the archive", e) from e
+        try:
+            lock_fd = self._open_lock(dir_fd)
+            try:
+                yield dir_fd
+            finally:
+                os.close(lock_fd)
+        finally:
+            os.close(dir_fd)
+
+    def _open_lock(self, dir_fd: int) -> int:
+        try:
+            lock_fd = os.open(
+                LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600, dir_fd=dir_fd
+            )
+        except OSError as e:
+            raise self._unwritable("cannot create the lock file", e) from e
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as e:
+            os.close(lock_fd)
+            raise LockHeld(
+                f"{self.path / LOCK_NAME}: held by another run",
+                hint="see: systemctl status pstore-archiver.service",
+            ) from e
+        return lock_fd
+
+    def remove_staging(self, dir_fd: int) -> list[str]:
+        """Remove the temporaries of an interrupted run (never a published entry)."""
+        removed = []
+        for name in os.listdir(dir_fd):
+            if name.startswith(STAGING_PREFIX):
+                shutil.rmtree(self.path / name)
+                removed.append(name)
+        if removed:
+            fsync_dir(dir_fd)
+        return removed
+
+    def entry_ids(self) -> list[str]:
+        try:
+            names = os.listdir(self.path)
+        except FileNotFoundError:
+            return []
+        return sorted(n for n in names if not n.startswith(".") and (self.path / n).is_dir())
+
+    def unique_id(self, base: str, taken: set[str]) -> str:
+        """`base`, or `base-2`, `base-3`, ... if taken (DESIGN §3); adds it to `taken`."""
+        candidate, n = base, 1
+        while candidate in taken:
+            n += 1
+            candidate = f"{base}-{n}"
+        taken.add(candidate)
+        return candidate
+
+    def publish(self, dir_fd: int, entry_id: str, files: Sequence[NewFile]) -> None:
+        """Make one entry durable: stage, fsync each file and the directory, rename,
+        fsync the archive.  On any failure the staging directory is removed again."""
+        staging = f"{STAGING_PREFIX}{entry_id}"
+        try:
+            os.mkdir(staging, 0o700, dir_fd=dir_fd)
+        except OSError as e:
+            raise self._unwritable(f"cannot create {staging}", e) from e
+        try:
+            staged_fd = os.open(staging, _DIR_FLAGS, dir_fd=dir_fd)
+            try:
+                for new in files:
+                    write_new(staged_fd, new.name, new.data, new.mtime_ns)
+                fsync_dir(staged_fd)
+            finally:
+                os.close(staged_fd)
+            os.rename(staging, entry_id, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            fsync_dir(dir_fd)
+        except OSError as e:
+            shutil.rmtree(self.path / staging, ignore_errors=True)
+            raise self._unwritable(f"cannot write entry {entry_id}", e) from e
+
+    def read_manifest(self, entry_id: str) -> dict[str, Any]:
+        with open(self.path / entry_id / MANIFEST_NAME, "rb") as f:
+            manifest: dict[str, Any] = json.load(f)
+        return manifest
+
+    def manifests(self) -> Iterator[dict[str, Any]]:
+        for entry_id in self.entry_ids():
+            try:
+                yield self.read_manifest(entry_id)
+            except (OSError, ValueError):
+                continue  # not an entry of ours; `list` reports those
+
+    def known_records(self) -> dict[tuple[str, str], KnownRecord]:
+        """(name, sha256) of every archived record, to recognise records that come back."""
+        known = {}
+        for manifest in self.manifests():
+            for record in manifest.get("records", []):
+                key = (str(record.get("name")), str(record.get("sha256")))
+                known[key] = KnownRecord(str(manifest.get("id")), manifest.get("boot_id"))
+        return known

@@ -1,0 +1,186 @@
+"""Structured messages to journald (DESIGN §7), or to stderr when there is no journald.
+
+Every fact is sent once, after the thing it describes is durable.  Field names live in
+`Field`, message ids in `MessageId`; `units/pstore-archiver.catalog` explains each id.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from typing import Any, Callable, TextIO
+
+from pstore_archiver.strenum import StrEnum
+
+IDENTIFIER = "pstore-archiver"
+JOURNAL_SOCKET = "/run/systemd/journal/socket"
+
+
+class MessageId(StrEnum):
+    dump_archived = "c060af52e3f04cf3bfa23f0f29a38cb5"
+    record_archived = "b0aebd4f71ca4c539118ff413eb261df"
+    run_summary = "762ec154cf524fe1866dda6363ba036e"
+    records_kept = "7049c7b0a99a4102b66d9626ecbe0c0a"
+    record_returned = "b01d3d22e0e04838ab32249b70516a78"
+    entry_removed = "308fe928aeb845cea98d106fe29212ce"
+    no_backend = "d6cd2ca7c7284a5dad7fe0227e215e10"
+
+
+class Field(StrEnum):
+    entry = "PSTORE_ENTRY"
+    kind = "PSTORE_KIND"
+    backend = "PSTORE_BACKEND"
+    reason = "PSTORE_REASON"
+    dump_count = "PSTORE_COUNT"
+    parts = "PSTORE_PARTS"
+    missing_parts = "PSTORE_MISSING_PARTS"
+    records = "PSTORE_RECORDS"
+    archive_path = "PSTORE_ARCHIVE_PATH"
+    crash_timestamp = "PSTORE_CRASH_TIMESTAMP"
+    summary = "PSTORE_SUMMARY"
+    function = "PSTORE_FUNCTION"
+    process = "PSTORE_PROCESS"
+    kernel_release = "PSTORE_KERNEL_RELEASE"
+    signature = "PSTORE_SIGNATURE"
+    text = "PSTORE_TEXT"
+    # run summary counters
+    entries_created = "PSTORE_ENTRIES_CREATED"
+    records_archived = "PSTORE_RECORDS_ARCHIVED"
+    records_unlinked = "PSTORE_RECORDS_UNLINKED"
+    records_left = "PSTORE_RECORDS_LEFT"
+    bytes_freed = "PSTORE_BYTES_FREED"
+    error = "PSTORE_ERROR"
+
+
+Fields = Mapping[Field, str]
+SendV = Callable[..., None]
+
+
+class Sink:
+    """Where structured messages go: journald when its socket exists, else stderr."""
+
+    def __init__(
+        self,
+        sendv: SendV | None = None,
+        stream: TextIO | None = None,
+        socket_path: str | None = None,
+        use_journal: bool = True,
+        attach_text: bool = True,
+        max_attach_bytes: int = 64 << 10,
+    ) -> None:
+        self._sendv = sendv
+        self._stream = stream or sys.stderr
+        self._socket_path = socket_path
+        self.use_journal = use_journal
+        self.attach_text = attach_text
+        self.max_attach_bytes = max_attach_bytes
+        self.sent: int = 0
+
+    def send(self, message_id: MessageId, priority: int, message: str, fields: Fields) -> None:
+        lines = [
+            f"MESSAGE={message}",
+            f"MESSAGE_ID={message_id.value}",
+            f"PRIORITY={priority}",
+            f"SYSLOG_IDENTIFIER={IDENTIFIER}",
+            *(f"{name.value}={value}" for name, value in fields.items()),
+        ]
+        sendv = (self._sendv or self._journal_sendv()) if self.use_journal else None
+        if sendv is not None:
+            try:
+                sendv(*lines)
+                self.sent += 1
+                return
+            except OSError as e:
+                # A stale socket (journald stopped) refuses; the message still must go somewhere.
+                self._stream.write(
+                    f"{IDENTIFIER}: journal unavailable ({e.strerror}); message follows on stderr\n"
+                )
+        self._write_stderr(message_id, priority, message, fields)
+        self.sent += 1
+
+    def _journal_sendv(self) -> SendV | None:
+        # sd_journal_sendv() reports success when no journald listens (the message is
+        # lost), so look for the socket first, as DESIGN §7 asks.
+        if not os.path.exists(self._socket_path or JOURNAL_SOCKET):
+            return None
+        from systemd import journal  # heavy import: only when journald is really there
+
+        return journal.sendv  # type: ignore[no-any-return]
+
+    def _write_stderr(
+        self, message_id: MessageId, priority: int, message: str, fields: Fields
+    ) -> None:
+        self._stream.write(f"<{priority}>{IDENTIFIER}: {message}\n")
+        self._stream.write(f"    MESSAGE_ID={message_id.value}\n")
+        for name, value in fields.items():
+            if name is Field.text:
+                continue  # the log itself is in the archive; keep stderr readable
+            self._stream.write(f"    {name.value}={value}\n")
+        self._stream.flush()
+
+
+def dump_priority(reason: str | None) -> int:
+    """DESIGN §7: 2 for Panic, 3 for Oops/Emergency, 5 otherwise."""
+    return {"Panic": 2, "Oops": 3, "Emergency": 3}.get(reason or "", 5)
+
+
+def cut_to_newest(text: bytes, max_bytes: int) -> bytes:
+    """The newest end of a log, whole lines, saying that it was cut."""
+    if len(text) <= max_bytes:
+        return text
+    tail = text[len(text) - max_bytes :]
+    newline = tail.find(b"\n")
+    if 0 <= newline < len(tail) - 1:
+        tail = tail[newline + 1 :]
+    note = f"[pstore-archiver: cut to the newest {len(tail)} of {len(text)} bytes]\n"
+    return note.encode() + tail
+
+
+def entry_fields(
+    manifest: Mapping[str, Any], entry_path: str, crash_time_usec: int
+) -> dict[Field, str]:
+    records = manifest.get("records") or []
+    assert isinstance(records, list)
+    names = [str(r["name"]) for r in records]
+    parts = [r["part"] for r in records if r.get("part") is not None]
+    values: dict[Field, object] = {
+        Field.entry: manifest["id"],
+        Field.kind: manifest["kind"],
+        Field.backend: manifest.get("backend"),
+        Field.reason: manifest.get("reason"),
+        Field.dump_count: manifest.get("count"),
+        Field.parts: len(parts) if parts else None,
+        Field.missing_parts: " ".join(str(p) for p in manifest.get("missing_parts") or []) or None,
+        Field.records: " ".join(names),
+        Field.archive_path: entry_path,
+        Field.crash_timestamp: crash_time_usec,
+        Field.summary: manifest.get("summary"),
+        Field.function: manifest.get("function"),
+        Field.process: manifest.get("process"),
+        Field.kernel_release: manifest.get("kernel_release"),
+        Field.signature: manifest.get("signature"),
+    }
+    return {name: str(value) for name, value in values.items() if value is not None}
+
+
+def send_entry_archived(
+    sink: Sink,
+    manifest: Mapping[str, Any],
+    entry_path: str,
+    crash_time_usec: int,
+    text: bytes | None,
+) -> None:
+    fields = entry_fields(manifest, entry_path, crash_time_usec)
+    if text is not None:
+        fields[Field.text] = text.decode("utf-8", errors="replace")
+    summary = manifest.get("summary")
+    tail = f": {summary}" if summary else ""
+    if manifest.get("reason") is not None:
+        what = f"Kernel {manifest['reason']}#{manifest['count']} from {manifest.get('backend')}"
+        message = f"{what} archived as {manifest['id']}{tail}"
+        sink.send(MessageId.dump_archived, dump_priority(str(manifest["reason"])), message, fields)
+    else:
+        what = f"{manifest['kind']} record {fields[Field.records]}"
+        message = f"{what} from {manifest.get('backend')} archived as {manifest['id']}{tail}"
+        sink.send(MessageId.record_archived, 6, message, fields)

@@ -1,0 +1,285 @@
+"""One run as a transaction: lock, scan, group, publish, unlink, report.
+
+The order is the promise (DESIGN §1): a record is unlinked from the store only after the
+entry holding it is durable in the archive, and journald hears of an entry only then.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pstore_archiver import journal
+from pstore_archiver.analysis import Analysis, analyze_log
+from pstore_archiver.archive import Archive, KnownRecord, NewFile
+from pstore_archiver.config import Config
+from pstore_archiver.dumps import Entry, group, render_dmesg
+from pstore_archiver.errors import ArchiveUnwritable, describe_os_error
+from pstore_archiver.journal import Field, MessageId, Sink
+from pstore_archiver.manifest import (
+    DMESG_NAME,
+    MANIFEST_NAME,
+    Origin,
+    build_manifest,
+    render_manifest,
+    sha256_hex,
+)
+from pstore_archiver.records import Record, parse_record
+from pstore_archiver.store import Store
+
+log = logging.getLogger("pstore-archiver")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    dry_run: bool = False
+    unlink: bool = True
+
+
+@dataclass
+class RunReport:
+    """What a run did; `--json` prints it, the exit status is derived from it."""
+
+    source: str
+    archive: str
+    dry_run: bool
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    archived: list[str] = field(default_factory=list)
+    unlinked: list[str] = field(default_factory=list)
+    already_archived: list[str] = field(default_factory=list)
+    left: list[dict[str, str]] = field(default_factory=list)
+    bytes_freed: int = 0
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "archive": self.archive,
+            "dry_run": self.dry_run,
+            "entries": self.entries,
+            "records_archived": self.archived,
+            "records_unlinked": self.unlinked,
+            "records_already_archived": self.already_archived,
+            "records_left": self.left,
+            "bytes_freed": self.bytes_freed,
+            "error": self.error,
+        }
+
+
+def read_origin(now_ns: int) -> Origin:
+    return Origin(
+        archived_at_ns=now_ns,
+        boot_id=_read_id("/proc/sys/kernel/random/boot_id"),
+        machine_id=_read_id("/etc/machine-id"),
+        hostname=socket.gethostname() or None,
+    )
+
+
+def _read_id(path: str) -> str | None:
+    try:
+        with open(path, encoding="ascii", errors="replace") as f:
+            return f.read().strip().replace("-", "") or None
+    except OSError:
+        return None
+
+
+def analyze(entry: Entry, dmesg: bytes | None) -> Analysis | None:
+    text = dmesg if dmesg is not None else entry.records[0].text
+    if entry.kind not in ("dmesg", "console"):
+        return None
+    return analyze_log(text.decode("utf-8", errors="replace"))
+
+
+def run_once(config: Config, options: RunOptions, sink: Sink, origin: Origin) -> RunReport:
+    store = Store(config.source_path)
+    archive = Archive(config.archive_path)
+    report = RunReport(str(store.path), str(archive.path), options.dry_run)
+    if not store.path.is_dir():
+        sink.send(
+            MessageId.no_backend,
+            5,
+            f"{store.path}: no pstore mounted there; nothing to archive",
+            {},
+        )
+        return report
+    if options.dry_run:
+        _plan(store, archive, report)
+        return report
+    with archive.locked() as archive_fd:
+        for name in archive.remove_staging(archive_fd):
+            log.info("%s: removed %s left by an interrupted run", archive.path, name)
+        _archive_all(store, archive, archive_fd, options, sink, origin, report)
+    _send_summary(sink, report)
+    return report
+
+
+def _scan(store: Store, report: RunReport) -> list[Record]:
+    scan = store.scan()
+    for bad in scan.unreadable:
+        report.left.append({"name": bad.name, "reason": bad.reason})
+    return [parse_record(f.name, f.data, f.mtime_ns) for f in scan.files]
+
+
+def _plan(store: Store, archive: Archive, report: RunReport) -> None:
+    records = _scan(store, report)
+    known = archive.known_records() if archive.path.is_dir() else {}
+    new = [r for r in records if (r.name.name, sha256_hex(r.data)) not in known]
+    report.already_archived = [r.name.name for r in records if r not in new]
+    taken = set(archive.entry_ids())
+    for entry in group(new):
+        entry_id = archive.unique_id(entry.base_id, taken)
+        report.entries.append(_entry_summary(entry_id, entry, archive.path / entry_id))
+
+
+def _entry_summary(entry_id: str, entry: Entry, path: Path) -> dict[str, Any]:
+    return {
+        "id": entry_id,
+        "kind": entry.kind,
+        "backend": entry.backend,
+        "reason": entry.reason,
+        "count": entry.count,
+        "records": [r.name.name for r in entry.records],
+        "missing_parts": list(entry.missing_parts),
+        "path": str(path),
+    }
+
+
+def _archive_all(
+    store: Store,
+    archive: Archive,
+    archive_fd: int,
+    options: RunOptions,
+    sink: Sink,
+    origin: Origin,
+    report: RunReport,
+) -> None:
+    records = _scan(store, report)
+    for bad in report.left:
+        sink.send(
+            MessageId.records_kept,
+            3,
+            f"{store.path / bad['name']}: kept in the store: {bad['reason']}",
+            {Field.records: bad["name"]},
+        )
+    known = archive.known_records()
+    new: list[Record] = []
+    for record in records:
+        previous = known.get((record.name.name, sha256_hex(record.data)))
+        if previous is None:
+            new.append(record)
+        else:
+            _handle_known(store, record, previous, options, sink, origin, report)
+    taken = set(archive.entry_ids())
+    entries = group(new)
+    for index, entry in enumerate(entries):
+        entry_id = archive.unique_id(entry.base_id, taken)
+        try:
+            _publish(archive, archive_fd, entry_id, entry, sink, origin, store, options, report)
+        except ArchiveUnwritable as e:
+            _keep_rest(store, entries[index:], str(e), sink, report)
+            return
+
+
+def _handle_known(
+    store: Store,
+    record: Record,
+    previous: KnownRecord,
+    options: RunOptions,
+    sink: Sink,
+    origin: Origin,
+    report: RunReport,
+) -> None:
+    """A record whose name and bytes are already archived: an interrupted run of this
+    boot, or a record the backend failed to erase (§3.6).  Never archived twice."""
+    report.already_archived.append(record.name.name)
+    if not options.unlink:
+        return
+    came_back = previous.boot_id != origin.boot_id
+    if came_back:
+        sink.send(
+            MessageId.record_returned,
+            4,
+            f"{store.path / record.name.name} came back after being archived in "
+            f"{previous.entry_id} (the backend did not erase it); removing it again",
+            {Field.records: record.name.name, Field.entry: previous.entry_id},
+        )
+    _unlink(store, record, sink, report)
+
+
+def _publish(
+    archive: Archive,
+    archive_fd: int,
+    entry_id: str,
+    entry: Entry,
+    sink: Sink,
+    origin: Origin,
+    store: Store,
+    options: RunOptions,
+    report: RunReport,
+) -> None:
+    dmesg = render_dmesg(entry) if entry.is_dump else None
+    manifest = build_manifest(entry_id, entry, origin, analyze(entry, dmesg))
+    files = [NewFile(r.name.name, r.data, r.mtime_ns) for r in entry.records]
+    if dmesg is not None:
+        files.append(NewFile(DMESG_NAME, dmesg))
+    files.append(NewFile(MANIFEST_NAME, render_manifest(manifest)))
+    archive.publish(archive_fd, entry_id, files)
+    entry_path = archive.path / entry_id
+    report.entries.append(_entry_summary(entry_id, entry, entry_path))
+    report.archived.extend(r.name.name for r in entry.records)
+    if options.unlink:
+        for record in entry.records:
+            _unlink(store, record, sink, report)
+    text = None
+    if dmesg is not None and sink.attach_text:
+        text = journal.cut_to_newest(dmesg, sink.max_attach_bytes)
+    journal.send_entry_archived(sink, manifest, str(entry_path), entry.crash_time_ns // 1000, text)
+
+
+def _unlink(store: Store, record: Record, sink: Sink, report: RunReport) -> None:
+    error = store.unlink(record.name.name)
+    if error is None:
+        report.unlinked.append(record.name.name)
+        report.bytes_freed += len(record.data)
+        return
+    reason = f"archived, but unlink failed: {describe_os_error(error)}"
+    report.left.append({"name": record.name.name, "reason": reason})
+    sink.send(
+        MessageId.record_returned,
+        4,
+        f"{store.path / record.name.name}: {reason}; it stays in the store "
+        "and will not be archived again",
+        {Field.records: record.name.name},
+    )
+
+
+def _keep_rest(
+    store: Store, entries: list[Entry], error: str, sink: Sink, report: RunReport
+) -> None:
+    names = [r.name.name for entry in entries for r in entry.records]
+    report.error = error
+    report.left.extend({"name": name, "reason": error} for name in names)
+    sink.send(
+        MessageId.records_kept,
+        3,
+        f"{error}; {len(names)} records kept in {store.path}",
+        {Field.records: " ".join(names), Field.error: error},
+    )
+
+
+def _send_summary(sink: Sink, report: RunReport) -> None:
+    message = (
+        f"pstore run: {len(report.entries)} entries created, {len(report.archived)} records "
+        f"archived, {report.bytes_freed} bytes freed, {len(report.left)} records left in the store"
+    )
+    fields = {
+        Field.entries_created: str(len(report.entries)),
+        Field.records_archived: str(len(report.archived)),
+        Field.records_unlinked: str(len(report.unlinked)),
+        Field.records_left: str(len(report.left)),
+        Field.bytes_freed: str(report.bytes_freed),
+    }
+    sink.send(MessageId.run_summary, 4 if report.left else 6, message, fields)

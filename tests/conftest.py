@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pstore_archiver import journal
+
+
+@pytest.fixture(autouse=True)
+def no_host_journal(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """In-process runs must not write into this machine's journal: point the socket
+    path at nothing, so messages take the documented stderr fallback.  The tests that
+    check journald itself run the program against a private journald (tests/journald.py)."""
+    monkeypatch.setattr(journal, "JOURNAL_SOCKET", str(tmp_path / "no-journald-here"))
+    monkeypatch.delenv("JOURNAL_STREAM", raising=False)
+    monkeypatch.setenv("PSTORE_ARCHIVER_CONFIG", str(tmp_path / "no-config.toml"))
+    yield

@@ -1,0 +1,326 @@
+"""`pstore-archiver run` end to end, on real directories (DESIGN §1, §3, §5)."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import stat
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from stores import FakeRecord, copy_fixture, fixture_dir, seed_erst_store, write_store
+
+from pstore_archiver.cli import main
+from pstore_archiver.config import load_config
+from pstore_archiver.journal import Sink
+from pstore_archiver.manifest import Origin
+from pstore_archiver.service import RunOptions, run_once
+
+
+@pytest.fixture
+def dirs(tmp_path: Path) -> tuple[Path, Path]:
+    return tmp_path / "pstore", tmp_path / "archive"
+
+
+def run(store: Path, archive: Path, *args: str) -> int:
+    return main(["--source", str(store), "--archive", str(archive), "run", *args])
+
+
+def entries(archive: Path) -> list[str]:
+    return sorted(p.name for p in archive.iterdir() if not p.name.startswith("."))
+
+
+def manifest(archive: Path, entry: str) -> dict[str, object]:
+    document: dict[str, object] = json.loads((archive / entry / "entry.json").read_text())
+    return document
+
+
+def test_real_erst_capture_is_archived_byte_exact_and_reassembled(dirs: tuple[Path, Path]) -> None:
+    store, archive = dirs
+    copy_fixture("erst-panic", store)
+    assert run(store, archive) == 0
+    assert list(store.iterdir()) == []
+    [entry] = entries(archive)
+    assert entry == "20261126T193507Z-erst-panic1"
+    for original in sorted(fixture_dir("erst-panic").glob("dmesg-*")):
+        copy = archive / entry / original.name
+        assert copy.read_bytes() == original.read_bytes()
+        assert copy.stat().st_mtime == 1795721707.0  # the crash time, as in the store
+        assert stat.S_IMODE(copy.stat().st_mode) == 0o600
+    assert stat.S_IMODE((archive / entry).stat().st_mode) == 0o700
+    assert stat.S_IMODE(archive.stat().st_mode) == 0o700
+    lines = (archive / entry / "dmesg.txt").read_bytes().splitlines()
+    assert lines[0].startswith(b"<5>[    0.000000] Linux version 6.1.0-56-amd64")
+    assert any(b"Kernel panic - not syncing: sysrq triggered crash" in line for line in lines[-60:])
+    assert b"] Kernel Offset: " in lines[-1]  # the last line the panicking kernel printed
+    document = manifest(archive, entry)
+    assert (document["kind"], document["backend"], document["reason"], document["count"]) == (
+        "dmesg",
+        "erst",
+        "Panic",
+        1,
+    )
+    assert document["crash_time"] == "2026-11-26T19:35:07.000000Z"
+    assert document["complete"] is True
+
+
+def test_manifest_has_every_schema_key(dirs: tuple[Path, Path]) -> None:
+    store, archive = dirs
+    copy_fixture("ramoops-panic", store)
+    assert run(store, archive) == 0
+    [entry] = entries(archive)
+    assert set(manifest(archive, entry)) == {
+        "schema",
+        "id",
+        "kind",
+        "backend",
+        "reason",
+        "count",
+        "crash_time",
+        "archived_at",
+        "boot_id",
+        "machine_id",
+        "hostname",
+        "complete",
+        "missing_parts",
+        "records",
+        "summary",
+        "function",
+        "process",
+        "pid",
+        "kernel_release",
+        "tainted",
+        "hardware",
+        "signature",
+    }
+    records = manifest(archive, entry)["records"]
+    assert isinstance(records, list)
+    [record] = records
+    assert set(record) == {"name", "part", "size", "sha256", "mtime", "compressed", "decoded"}
+    assert record["mtime"] == "2026-11-26T19:42:31.477213Z"  # ramoops keeps microseconds
+
+
+def test_seed_erst_store_gives_two_entries(dirs: tuple[Path, Path]) -> None:
+    store, archive = dirs
+    write_store(store, seed_erst_store())
+    assert run(store, archive) == 0
+    assert entries(archive) == ["20160818T021500Z-erst-oops1", "20160818T021500Z-erst-panic2"]
+
+
+def test_rerun_finds_nothing_and_creates_nothing(dirs: tuple[Path, Path]) -> None:
+    store, archive = dirs
+    copy_fixture("erst-oops-panic", store)
+    assert run(store, archive) == 0
+    before = entries(archive)
+    assert run(store, archive) == 0
+    assert entries(archive) == before
+
+
+def test_ramoops_zone_reused_by_the_next_boot_never_overwrites(dirs: tuple[Path, Path]) -> None:
+    store, archive = dirs
+    write_store(store, [FakeRecord("dmesg-ramoops-0", b"Panic#1 Part1\nboot A\n", 1700000000)])
+    assert run(store, archive) == 0
+    write_store(store, [FakeRecord("dmesg-ramoops-0", b"Panic#1 Part1\nboot B\n", 1700000000)])
+    assert run(store, archive) == 0
+    assert entries(archive) == [
+        "20231114T221320Z-ramoops-panic1",
+        "20231114T221320Z-ramoops-panic1-2",
+    ]
+    texts = {(archive / e / "dmesg-ramoops-0").read_bytes() for e in entries(archive)}
+    assert texts == {b"Panic#1 Part1\nboot A\n", b"Panic#1 Part1\nboot B\n"}
+
+
+def run_in_boot(store: Path, archive: Path, boot_id: str) -> tuple[int, str]:
+    """One run as if in the boot `boot_id`; returns (left behind, what was told)."""
+    import io
+
+    stream = io.StringIO()
+    config = load_config(None, {"source": {"path": str(store)}, "archive": {"path": str(archive)}})
+    report = run_once(config, RunOptions(), Sink(stream=stream), Origin(0, boot_id, None, None))
+    return len(report.left), stream.getvalue()
+
+
+def test_record_that_comes_back_is_not_archived_twice(dirs: tuple[Path, Path]) -> None:
+    store, archive = dirs
+    copy_fixture("erst-panic", store)
+    run_in_boot(store, archive, "boot1")
+    copy_fixture("erst-panic", store)  # the backend's erase failed (§3.6)
+    left, told = run_in_boot(store, archive, "boot2")
+    assert left == 0 and list(store.iterdir()) == []
+    assert len(entries(archive)) == 1
+    assert "came back after being archived in 20261126T193507Z-erst-panic1" in told
+    assert "MESSAGE_ID=b01d3d22e0e04838ab32249b70516a78" in told
+
+
+def test_interrupted_run_of_the_same_boot_finishes_quietly(dirs: tuple[Path, Path]) -> None:
+    store, archive = dirs
+    copy_fixture("erst-panic", store)
+    run_in_boot(store, archive, "boot1")
+    copy_fixture("erst-panic", store)  # killed after publish, before unlink
+    (archive / ".staging-20261126T193507Z-erst-panic1-2").mkdir()  # killed while staging
+    left, told = run_in_boot(store, archive, "boot1")
+    assert left == 0 and list(store.iterdir()) == []
+    assert entries(archive) == ["20261126T193507Z-erst-panic1"]
+    assert not (archive / ".staging-20261126T193507Z-erst-panic1-2").exists()
+    assert "came back" not in told
+
+
+def test_dry_run_touches_nothing(
+    dirs: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    store, archive = dirs
+    copy_fixture("erst-oops-panic", store)
+    assert run(store, archive, "--dry-run") == 0
+    assert not archive.exists()
+    assert len(list(store.iterdir())) == 4
+    out = capsys.readouterr().out
+    assert "would archive 2 record(s) as" in out and "-erst-panic2" in out
+
+
+def test_no_unlink_archives_and_keeps_the_store(dirs: tuple[Path, Path]) -> None:
+    store, archive = dirs
+    copy_fixture("erst-oops-panic", store)
+    assert run(store, archive, "--no-unlink") == 0
+    assert len(list(store.iterdir())) == 4
+    assert len(entries(archive)) == 2
+    assert run(store, archive, "--no-unlink") == 0  # a rerun adds nothing
+    assert len(entries(archive)) == 2
+
+
+def test_json_report(dirs: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    store, archive = dirs
+    copy_fixture("erst-oops-panic", store)
+    capsys.readouterr()
+    assert run(store, archive, "--json") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [e["id"] for e in report["entries"]] == [
+        "20261126T193604Z-erst-oops1",
+        "20261126T193604Z-erst-panic2",
+    ]
+    assert len(report["records_archived"]) == 4 and len(report["records_unlinked"]) == 4
+    assert report["records_left"] == [] and report["bytes_freed"] == 17759 + 12817 + 17759 + 15273
+
+
+def test_missing_archive_parent_is_exit_73_and_nothing_unlinked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = copy_fixture("erst-panic", tmp_path / "pstore")
+    assert run(store, tmp_path / "no" / "such" / "archive") == 73
+    assert len(list(store.iterdir())) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path}/no/such/archive: cannot create the archive directory: " in err
+    assert "(ENOENT)" in err
+
+
+def test_lock_held_is_exit_75(dirs: tuple[Path, Path]) -> None:
+    store, archive = dirs
+    copy_fixture("erst-panic", store)
+    archive.mkdir()
+    with open(archive / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        assert run(store, archive) == 75
+    assert len(list(store.iterdir())) == 2
+
+
+def test_invalid_config_is_exit_78_and_touches_nothing(
+    dirs: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store, archive = dirs
+    copy_fixture("erst-panic", store)
+    config = tmp_path / "pstore-archiver.toml"
+    config.write_text("[retention]\nmax_uze = '1G'\n")
+    argv = ["--config", str(config), "--source", str(store), "--archive", str(archive), "run"]
+    assert main(argv) == 78
+    assert not archive.exists() and len(list(store.iterdir())) == 2
+    assert f"{config}: retention.max_uze: unknown key" in capsys.readouterr().err
+
+
+@pytest.fixture
+def immutable(tmp_path: Path) -> Iterator[list[Path]]:
+    """Files made immutable with chattr: unlink then fails with EPERM, as on nvram (§3.6)."""
+    marked: list[Path] = []
+    yield marked
+    for path in marked:
+        subprocess.run(["chattr", "-i", str(path)], check=False)
+
+
+def test_unlink_refused_keeps_the_copy_and_reports(
+    dirs: tuple[Path, Path], immutable: list[Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    store, archive = dirs
+    copy_fixture("erst-panic", store)
+    record = store / "dmesg-erst-7712566004282294273"
+    if (
+        shutil.which("chattr") is None
+        or subprocess.run(
+            ["chattr", "+i", str(record)], capture_output=True, check=False
+        ).returncode
+    ):
+        pytest.skip("chattr +i is not supported here (needs root and ext4/xfs/btrfs)")
+    immutable.append(record)
+    assert run(store, archive) == 1
+    assert [p.name for p in store.iterdir()] == [record.name]
+    [entry] = entries(archive)
+    assert (archive / entry / record.name).read_bytes() == record.read_bytes()
+    err = capsys.readouterr().err
+    assert f"{record}: archived, but unlink failed: Operation not permitted (EPERM)" in err
+    assert run(store, archive) == 1  # reported again, never archived twice
+    assert len(entries(archive)) == 1
+
+
+def test_links_and_special_files_are_reported_not_followed(
+    dirs: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store, archive = dirs
+    copy_fixture("erst-panic", store)
+    secret = tmp_path / "secret"
+    secret.write_text("not a record")
+    os.symlink(secret, store / "dmesg-erst-1")
+    os.mkfifo(store / "console-ramoops-0")
+    assert run(store, archive) == 1
+    assert sorted(p.name for p in store.iterdir()) == ["console-ramoops-0", "dmesg-erst-1"]
+    err = capsys.readouterr().err
+    assert "dmesg-erst-1: kept in the store: a symbolic link, not a record: not followed" in err
+    assert "console-ramoops-0: kept in the store: not a regular file" in err
+    assert not any("secret" in p.name for p in archive.rglob("*"))
+
+
+def test_empty_and_binary_records_are_archived_as_they_are(dirs: tuple[Path, Path]) -> None:
+    store, archive = dirs
+    write_store(
+        store,
+        [
+            FakeRecord("dmesg-erst-5", b"", 1700000000),
+            FakeRecord("pmsg-ramoops-0", bytes(range(256)), 1700000001),
+            FakeRecord("strange-record", b"\xff\x00", 1700000002),
+        ],
+    )
+    assert run(store, archive) == 0
+    assert entries(archive) == [
+        "20231114T221320Z-erst-dmesg",
+        "20231114T221321Z-ramoops-pmsg",
+        "20231114T221322Z-unknown-unknown",
+    ]
+    assert (archive / "20231114T221320Z-erst-dmesg" / "dmesg-erst-5").read_bytes() == b""
+    assert (archive / "20231114T221321Z-ramoops-pmsg" / "pmsg-ramoops-0").read_bytes() == bytes(
+        range(256)
+    )
+
+
+def test_messages_go_to_stderr_without_journald(
+    dirs: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    store, archive = dirs
+    copy_fixture("erst-panic", store)
+    assert run(store, archive) == 0
+    err = capsys.readouterr().err
+    assert (
+        "<2>pstore-archiver: Kernel Panic#1 from erst archived as 20261126T193507Z-erst-panic1"
+        in err
+    )
+    assert "PSTORE_ENTRY=20261126T193507Z-erst-panic1" in err
+    assert "<6>pstore-archiver: pstore run: 1 entries created, 2 records archived" in err
