@@ -1,70 +1,79 @@
 """Read a kernel log and say what crashed: summary line, function, process, taint, signature.
 
-Pure: it takes the reassembled text (``dmesg.txt``) and does no I/O.
+Pure: it takes the reassembled text (``dmesg.txt``, or a console log) and does no I/O.
 
 A log is cut into *events*. An event starts at a line that reports a crash
 (``Kernel panic - not syncing:``, ``BUG:``, ``Oops``/``general protection fault``,
-``WARNING:``, a hung task, a lockup, a machine check, arm's ``Unable to handle kernel``)
-and runs until the next one. A few lines never start an event of their own, because
-the kernel prints them as part of the report above them:
+``WARNING:``, a hung task, a lockup, an RCU stall, a machine check, arm's ``Unable to
+handle kernel``) and runs until the next one. A few such lines do not start an event,
+because the kernel prints them as part of the report above them:
 
-* the ``Oops: ... [#1]`` / ``Internal error: ...`` line after a ``BUG:``/``Unable to
-  handle``/``kernel BUG at`` line, while that report has not yet printed its call trace;
-* a panic that only says *that* the report above was fatal: ``Fatal exception`` (after an
-  oops, with panic_on_oops or in interrupt), ``softlockup: hung tasks``, ``hung_task:
-  blocked tasks``, ``Hard LOCKUP``, ``panic_on_warn set``, ``RCU Stall``, each after its
-  own kind of report;
+* the ``Oops: ... [#1]`` / ``Internal error: ...`` line after a ``BUG:``, ``kernel BUG
+  at`` or ``Unable to handle kernel`` line, while that report has no call trace yet;
+* a panic that only says *that* the report above it was fatal: ``Fatal exception``
+  (after an oops, with panic_on_oops or in interrupt), ``softlockup: hung tasks``,
+  ``hung_task: blocked tasks``, ``Hard LOCKUP``, ``panic_on_warn set``, ``RCU Stall``,
+  each only after its own kind of report;
 * further ``[Hardware Error]:`` lines of one machine check report.
 
-The analysis describes the **last** event of the text: the one that ended the log and made
-the dump. An oops the kernel survived, followed later by a ``sysrq triggered crash`` panic,
-therefore yields the panic. With panic_on_oops the last event is the oops itself, so the
-summary is its own ``BUG:``/``Oops``/``general protection fault`` line, not the
-uninformative ``Fatal exception``. An informative panic (``sysrq triggered crash``,
-``Fatal machine check``, ``Attempted to kill init!``) is its own event and its own summary.
+The analysis describes the **last** event of the text: the crash that ended the log and
+made the dump. An oops the kernel survived, followed later by a ``sysrq triggered
+crash`` panic, therefore yields the panic. With panic_on_oops the last event is the oops
+itself, so the summary is its own ``BUG:``/``Oops``/``general protection fault`` line
+rather than the uninformative ``Fatal exception``. A panic that says something
+(``sysrq triggered crash``, ``Fatal machine check``, ``Attempted to kill init!``) is an
+event of its own, with its own line as the summary.
 
-Function, module, process, pid and call trace come from that event only: from its
-register dump before its first call trace (``RIP:``, ``EIP:``, ``IP:``, ``pc :``,
-``PC is at``, ``NIP``), else from the first call-trace frame that is not part of printing
-the report or of waiting (``dump_stack_lvl``, ``panic``, ``schedule``, ...). A panic the
-kernel printed without a stack (the usual case after an earlier oops) has none of them.
-Kernel release, taint and hardware come from the event when it has a ``CPU: ... Comm:``
-line, else from the last such line before it in the same boot (taint flags only
-accumulate, so that is a lower bound), else from ``Linux version``.
+Function, module, process, pid and call trace come from that event only: the function
+from its register dump before its first call trace (``RIP:``, ``EIP:``, ``IP:``,
+``pc :``, ``PC is at``, ``NIP``), else from the first frame of that call trace that
+is not printing the report or waiting (``dump_stack_lvl``, ``panic``, ``schedule``,
+...). A panic printed without a stack (the usual case after an earlier oops, whose taint
+stops ``panic()`` from dumping one) has none of them. Kernel release, taint and
+hardware come from the event's ``CPU: ... Comm:`` and ``Hardware name:`` lines, else
+from the last ones before it in the same boot (taint flags only accumulate, so that is a
+lower bound), and the release else from ``Linux version``.
+
+All scanning is done by regular expressions over the whole text with bounded
+repetitions, so the time is linear in the size of the text.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-# printk records are shorter than this (PRINTKRB_RECORD_MAX is 1024); longer lines are
-# not kernel output, and cutting them keeps every per-line match cheap.
+# `<N>`, `[  123.456789]`, then with CONFIG_PRINTK_CALLER `[  T123]` or `[    C1]`.
+_PREFIX = r"(?:<[0-9]{1,4}>)?(?:\[ *[0-9]{1,12}\.[0-9]{1,9}\])?(?:\[ *[TC][0-9]{1,10}\])?"
+_PREFIX_RE = re.compile(_PREFIX)
+# Printk records are shorter than this (PRINTKRB_RECORD_MAX); a longer summary is garbage.
 _MAX_LINE = 1024
 
-# `<N>`, `[  123.456789]`, then with CONFIG_PRINTK_CALLER `[  T123]` or `[    C1]`.
-_PREFIX = re.compile(
-    r"(?:<[0-9]{1,4}>)?(?:\[ *[0-9]{1,12}\.[0-9]{1,9}\])?(?:\[ *[TC][0-9]{1,10}\])?"
-)
+
+def _lines_starting(body: str) -> re.Pattern[str]:
+    """Lines whose message, after the prefix and any indentation, starts with `body`."""
+    return re.compile(rf"^{_PREFIX}[ \t]*(?:{body})", re.MULTILINE)
+
 
 _PANIC = "Kernel panic - not syncing: "
-_HUNG_TASK = re.compile(
-    r"INFO: task (?P<comm>.{1,64}?):(?P<pid>[0-9]{1,10}) (?:blocked|can't die) for more than "
+_TRACE_HEADER = r"(?:Call [Tt]race|Backtrace):[ \t]*\r?$"
+# Lines that start (or, see _joins, continue) an event; the first alternative that fits wins.
+_EVENT_KINDS = (
+    ("panic", re.escape(_PANIC)),
+    ("hung", r"INFO: task .{1,64}?:[0-9]{1,10} (?:blocked|can't die) for more than "),
+    ("hardlockup", r"(?:[\w ]{1,24}: )?Watchdog detected hard LOCKUP on cpu"),
+    ("softlockup", r"(?:[\w ]{1,24}: )?BUG: soft lockup"),
+    ("bug", r"(?:[\w ]{1,24}: )?BUG: |kernel BUG at |Unable to handle kernel "),
+    # x86 die(): "<what>: %04lx [#%d]"; arm and arm64 __die(): "Internal error: <what>: ..."
+    ("die", r"Internal error: |Oops(?::| - )|.{1,200}?: [0-9a-f]{4} \[#[0-9]{1,10}\]"),
+    ("warning", r"WARNING: |UBSAN: "),
+    ("rcu", r"(?:rcu: )?INFO: rcu_\w{1,32} (?:self-)?detected stall"),
+    ("hwerror", r"(?:mce: |\{[0-9]{1,5}\})?\[Hardware Error\]: "),
+    ("trace", _TRACE_HEADER),
 )
-# Kinds of lines that start (or, see _joins, continue) an event, tried in this order.
-_EVENT_LINES = (
-    ("panic", re.compile(re.escape(_PANIC))),
-    ("hung", _HUNG_TASK),
-    ("hardlockup", re.compile(r"(?:[\w ]{1,24}: )?Watchdog detected hard LOCKUP on cpu")),
-    ("softlockup", re.compile(r"(?:[\w ]{1,24}: )?BUG: soft lockup")),
-    ("bug", re.compile(r"(?:[\w ]{1,24}: )?BUG: |kernel BUG at |Unable to handle kernel ")),
-    # x86 die(): "<what>: %04lx [#%d]"; arm/arm64 __die(): "Internal error: <what>: ..."
-    ("die", re.compile(r"Internal error: |Oops(?::| - )|.{1,200}?: [0-9a-f]{4} \[#[0-9]{1,10}\]")),
-    ("warning", re.compile(r"WARNING: |UBSAN: ")),
-    ("rcu", re.compile(r"(?:rcu: )?INFO: rcu_\w{1,32} (?:self-)?detected stall")),
-    ("hwerror", re.compile(r"(?:mce: |\{[0-9]{1,5}\})?\[Hardware Error\]: ")),
-)
+_EVENT_LINE = _lines_starting("|".join(f"(?P<{kind}>{body})" for kind, body in _EVENT_KINDS))
 # Panic messages that only say the report before them was fatal, and that report's kind.
 _AFTERMATH = (
     ("Fatal exception", "die"),
@@ -74,56 +83,91 @@ _AFTERMATH = (
     ("panic_on_warn set", "warning"),
     ("RCU Stall", "rcu"),
 )
-_TRACE_HEADER = re.compile(r"(?:Call [Tt]race|Backtrace):\s*$")
+_HUNG_TASK = re.compile(r"INFO: task (?P<comm>.{1,64}?):(?P<pid>[0-9]{1,10}) ")
+_TRACE_START = _lines_starting(_TRACE_HEADER)
 
-# A kernel symbol with its offset and optional module (with a build id on newer kernels).
+# A kernel symbol with its offset and optional module (plus a build id on newer kernels).
 _SYMBOL = (
     r"(?P<name>[A-Za-z_.][\w.]*)\+0x[0-9a-f]+(?:/0x[0-9a-f]+)?"
     r"(?: \[(?P<module>[\w-]+)(?: [0-9a-f]+)?\])?"
 )
 # Where the CPU was: x86-64 `RIP: 0010:sym`, old `RIP: 0010:[<a>]  [<a>] sym`, `IP: [<a>] sym`,
 # i386 `EIP: sym` / `EIP is at sym`, arm64 `pc : sym`, arm `PC is at sym`, powerpc `NIP [a] sym`.
-_IP = re.compile(
+_IP = _lines_starting(
     r"(?:[ER]?IP:?|NIP|e?pc ?:|(?:PC|EIP|RIP) is at) +(?:(?P<segment>[0-9a-f]{4}):)?"
     r"(?:\[<?[0-9a-f]+>?\] +)*" + _SYMBOL
 )
+# `CPU: 0 PID: 1 Comm: x Tainted: G   OE  6.1.0 #1`, with `UID:` on newer kernels and
+# `Kdump: loaded` on RHEL; old x86 `Pid: 1, comm: x Not tainted 2.6.32 #1`; a hung task's
+# `      Not tainted 6.1.0 #1`. RHEL puts `--------- -  -` between the flags and the release.
+_TASK_LINE = _lines_starting(
+    r"(?:CPU: [0-9]{1,10} (?:UID: [0-9]{1,10} )?PID: (?P<pid>[0-9]{1,10}) "
+    r"Comm: (?P<comm>.{1,64}?) (?:Kdump: loaded )?"
+    r"|Pid: (?P<old_pid>[0-9]{1,10}), comm: (?P<old_comm>.{1,64}?) )?"
+    r"(?:Not tainted|Tainted: (?P<flags>[A-Z ]{0,64}[A-Z]))"
+    r"(?: +(?:-+ +){0,8}(?P<release>[0-9][^\s#]{0,200}))?"
+)
+_HARDWARE = _lines_starting(r"Hardware name: (?P<hardware>[^\n]{1,1000})")
+_LINUX_VERSION = _lines_starting(r"Linux version (?P<release>[^\s(]{1,200})")
+
 _FRAME = re.compile(r"(?:\[<?[0-9a-f]+>?\] +)*(?P<unsure>\? )?" + _SYMBOL + r"(?P<rest>.*)")
 # arm: `[<a>] (sym) from [<a>] (caller+0x../0x..)`, since 5.x ` sym [mod] from caller+0x..`.
 _ARM_FRAME = re.compile(
     r"(?:\[<[0-9a-f]+>\] )?\(?(?P<name>[A-Za-z_.][\w.]*)(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?"
     r"(?: \[(?P<module>[\w-]+)\])?\)? from "
 )
-_STACK_MARKERS = re.compile(r"(?:</?[A-Z#]{2,10}>\s*)+")  # <TASK>, </IRQ>, <NMI>, <#MC>, ...
-_REGISTERS = re.compile(r"(?:Code|PKRU|[A-Z][A-Z0-9]{1,3}): |Exception stack\(")
-_ADDRESS_ONLY = re.compile(r"0x[0-9a-f]+$")
-
-# `CPU: 0 PID: 1 Comm: x Tainted: G   OE  6.1.0 #1`, with `UID:` on newer kernels and
-# `Kdump: loaded` on RHEL; old x86 `Pid: 1, comm: x Not tainted 2.6.32 #1`; a hung task's
-# `      Not tainted 6.1.0 #1`. RHEL puts `--------- -  -` between flags and release.
-_TASK_LINE = re.compile(
-    r"(?:CPU: [0-9]+ (?:UID: [0-9]+ )?PID: (?P<pid>[0-9]{1,10}) Comm: (?P<comm>.{1,64}?) "
-    r"(?:Kdump: loaded )?"
-    r"|Pid: (?P<old_pid>[0-9]{1,10}), comm: (?P<old_comm>.{1,64}?) )?"
-    r"(?:Not tainted|Tainted: (?P<flags>[A-Z ]*[A-Z]))"
-    r"(?: +(?:-+ +)*(?P<release>[0-9][^\s#]*))?"
-)
-_HARDWARE = re.compile(r"Hardware name: (?P<hardware>.+)")
-_LINUX_VERSION = re.compile(r"Linux version (?P<release>\S+)")
+_STACK_MARKERS = re.compile(r"(?:</?[A-Z#]{2,10}>[ \t]*)+")  # <TASK>, </IRQ>, <NMI>, <#MC>
+_NOT_A_FRAME = re.compile(r"\? |0x[0-9a-f]+$|(?:Code|PKRU|[A-Z][A-Z0-9]{1,3}): |Exception stack\(")
 
 # Frames that print the report, or where a task waits, rather than where the bug is.
-_BORING = frozenset({
-    "dump_stack", "dump_stack_lvl", "__dump_stack", "show_stack", "dump_backtrace",
-    "show_trace_log_lvl", "panic", "vpanic", "nmi_panic", "check_panic_on_warn",
-    "__warn", "warn_slowpath_common", "warn_slowpath_fmt", "warn_slowpath_null",
-    "report_bug", "handle_bug", "exc_invalid_op", "asm_exc_invalid_op",
-    "die", "__die", "oops_end", "printk", "_printk", "vprintk", "vprintk_emit",
-    "__schedule", "schedule", "schedule_timeout", "schedule_preempt_disabled",
-    "io_schedule", "io_schedule_timeout", "__schedule_bug",
-    "__might_resched", "__might_sleep", "___might_sleep",
-    "mutex_lock", "mutex_lock_nested", "__mutex_lock", "__mutex_lock_slowpath",
-    "wait_for_completion", "wait_for_common", "__wait_for_common",
-    "rwsem_down_read_slowpath", "rwsem_down_write_slowpath",
-})
+_BORING = frozenset(
+    {
+        "dump_stack",
+        "dump_stack_lvl",
+        "__dump_stack",
+        "show_stack",
+        "dump_backtrace",
+        "show_trace_log_lvl",
+        "panic",
+        "vpanic",
+        "nmi_panic",
+        "check_panic_on_warn",
+        "__warn",
+        "warn_slowpath_common",
+        "warn_slowpath_fmt",
+        "warn_slowpath_null",
+        "report_bug",
+        "handle_bug",
+        "exc_invalid_op",
+        "asm_exc_invalid_op",
+        "die",
+        "__die",
+        "oops_end",
+        "printk",
+        "_printk",
+        "vprintk",
+        "vprintk_emit",
+        "__schedule",
+        "schedule",
+        "schedule_timeout",
+        "schedule_preempt_disabled",
+        "io_schedule",
+        "io_schedule_timeout",
+        "__schedule_bug",
+        "__might_resched",
+        "__might_sleep",
+        "___might_sleep",
+        "mutex_lock",
+        "mutex_lock_nested",
+        "__mutex_lock",
+        "__mutex_lock_slowpath",
+        "wait_for_completion",
+        "wait_for_common",
+        "__wait_for_common",
+        "rwsem_down_read_slowpath",
+        "rwsem_down_write_slowpath",
+    }
+)
 _SIGNATURE_FRAMES = 5
 # Offsets, hex numbers and addresses, then any other number: what differs between boots.
 _VOLATILE = re.compile(
@@ -137,12 +181,12 @@ _BASE_NAME = re.compile(r"\.?[^.]*")  # `foo.cold`, `foo.constprop.0`, `foo.isra
 @dataclass(frozen=True)
 class Analysis:
     summary: str | None  # the most telling line, without the `<N>[ time]` prefix
-    function: str | None  # faulting function, as printed but without +0x offsets
+    function: str | None  # faulting function as printed, without +0x offsets
     module: str | None  # the module the function is in (`[labcrash]`), else None
     process: str | None  # `Comm:` of the event, or the hung task
     pid: int | None
     kernel_release: str | None  # e.g. "6.1.0-56-amd64"
-    tainted: str | None  # taint flags such as "OE" (`G`, proprietary's "false", dropped)
+    tainted: str | None  # taint flags such as "OE"; None when `Not tainted` or unknown
     hardware: str | None  # `Hardware name:`
     call_trace: tuple[str, ...]  # function names, top first, without `?` entries
     signature: str | None  # `kernel-<function or unknown>-<8 hex>`; None without summary
@@ -150,8 +194,9 @@ class Analysis:
 
 @dataclass
 class _Event:
-    start: int  # index of its first line
-    kind: str
+    start: int  # offset of its first line in the text
+    kind: str  # a kind from _EVENT_KINDS
+    summary: str
     has_die: bool = False  # printed its `Oops: ... [#1]` line
     has_trace: bool = False  # printed a call trace
 
@@ -164,14 +209,14 @@ class _Frame:
 
 @dataclass(frozen=True)
 class _Context:
-    kernel_release: str | None = None
-    tainted: str | None = None
-    hardware: str | None = None
+    kernel_release: str | None
+    tainted: str | None
+    hardware: str | None
 
 
 def strip_prefix(line: str) -> str:
     """Remove the `<N>`, `[  123.456789]` and `[  T123]` prefix and the space after it."""
-    prefix = _PREFIX.match(line)
+    prefix = _PREFIX_RE.match(line)
     end = prefix.end() if prefix else 0
     if end and line[end : end + 1] == " ":
         end += 1
@@ -179,21 +224,31 @@ def strip_prefix(line: str) -> str:
 
 
 def analyze_log(text: str) -> Analysis:
-    """Analyse a kernel log; see the module docstring. Never raises, linear in len(text)."""
-    messages = [strip_prefix(line[:_MAX_LINE]).strip() for line in text.splitlines()]
-    event = _last_event(messages)
+    """Analyse a kernel log as the module docstring says. Never raises."""
+    event = _last_event(text)
     if event is None:
-        context = _context_before(messages, len(messages))
-        return Analysis(None, None, None, None, None, context.kernel_release,
-                        context.tainted, context.hardware, (), None)
-    head, frames = _split_event(messages, event.start)
-    summary = messages[event.start]
-    function, module = _faulting_function(head, frames)
-    process, pid = _process(head, summary if event.kind == "hung" else None)
-    context = _event_context(head, _context_before(messages, event.start))
+        context = _context_before(text, len(text))
+        return Analysis(
+            None,
+            None,
+            None,
+            None,
+            None,
+            context.kernel_release,
+            context.tainted,
+            context.hardware,
+            (),
+            None,
+        )
+    trace = _TRACE_START.search(text, event.start)
+    head_end = trace.start() if trace else len(text)  # the event up to its call trace
+    frames = _read_trace(_lines_from(text, trace.end() + 1)) if trace else []
+    function, module = _faulting_function(text, event.start, head_end, frames)
+    process, pid = _process(text, event, head_end)
+    context = _event_context(text, event.start, head_end)
     call_trace = tuple(frame.name for frame in frames)
     return Analysis(
-        summary=summary,
+        summary=event.summary,
         function=function,
         module=module,
         process=process,
@@ -202,33 +257,30 @@ def analyze_log(text: str) -> Analysis:
         tainted=context.tainted,
         hardware=context.hardware,
         call_trace=call_trace,
-        signature=_signature(summary, function, call_trace),
+        signature=_signature(event.summary, function, call_trace),
     )
 
 
-def _classify(message: str) -> str | None:
-    for kind, pattern in _EVENT_LINES:
-        if pattern.match(message):
-            return kind
-    return "trace" if _TRACE_HEADER.match(message) else None
-
-
-def _last_event(messages: list[str]) -> _Event | None:
+def _last_event(text: str) -> _Event | None:
     event: _Event | None = None
-    for index, message in enumerate(messages):
-        kind = _classify(message) if message else None
-        if kind is None:
-            continue
+    for line in _EVENT_LINE.finditer(text):
+        kind = line.lastgroup or ""
+        message = _message_at(text, line.start(kind))
         if event is not None and _joins(event, kind, message):
             event.has_die = event.has_die or kind == "die"
             event.has_trace = event.has_trace or kind == "trace"
         elif kind != "trace":
-            event = _Event(index, kind, has_die=kind == "die")
+            event = _Event(line.start(), kind, message, has_die=kind == "die")
     return event
 
 
+def _message_at(text: str, start: int) -> str:
+    end = text.find("\n", start, start + _MAX_LINE)
+    return text[start : end if end >= 0 else start + _MAX_LINE].strip()
+
+
 def _joins(event: _Event, kind: str, message: str) -> bool:
-    """Whether a line of this kind belongs to the event before it (module docstring)."""
+    """Whether a line of this kind belongs to the event before it (see the module docstring)."""
     if kind == "trace":
         return True
     if kind == "die":
@@ -236,32 +288,34 @@ def _joins(event: _Event, kind: str, message: str) -> bool:
     if kind == "hwerror":
         return event.kind == "hwerror"
     if kind == "panic":
-        reason = message[len(_PANIC) :]
         for fragment, after in _AFTERMATH:
-            if fragment in reason:
+            if fragment in message:
                 return event.has_die if after == "die" else event.kind == after
     return False
 
 
-def _split_event(messages: list[str], start: int) -> tuple[list[str], list[_Frame]]:
-    """The event's lines before its first call trace, and that trace's frames."""
-    for index in range(start + 1, len(messages)):
-        if _TRACE_HEADER.match(messages[index]):
-            return messages[start:index], _read_trace(messages, index + 1)
-    return messages[start:], []
+def _lines_from(text: str, start: int) -> Iterator[str]:
+    """The messages of the lines from offset `start` on, lazily."""
+    while start < len(text):
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end
+        yield strip_prefix(text[start : min(end, start + _MAX_LINE)]).strip()
+        start = end + 1
 
 
-def _read_trace(messages: list[str], start: int) -> list[_Frame]:
-    """(function, module) of each reliable frame, until `</TASK>` or a line that is no frame."""
+def _read_trace(messages: Iterable[str]) -> list[_Frame]:
+    """The reliable frames of a call trace, up to `</TASK>` or a line that is no frame."""
     frames: list[_Frame] = []
-    for message in messages[start:]:
+    for message in messages:
         markers = _STACK_MARKERS.match(message)
         rest = message[markers.end() :] if markers else message
+        if markers and "</TASK>" in markers.group():
+            break
         if not rest:
-            if not message or (markers and "</TASK>" in markers.group()):
+            if not message:
                 break
             continue
-        if rest.startswith("? ") or _ADDRESS_ONLY.match(rest) or _REGISTERS.match(rest):
+        if _NOT_A_FRAME.match(rest):  # `? ` guesses, bare addresses, registers, stack dumps
             continue
         frame = _FRAME.match(rest)
         if frame:
@@ -276,11 +330,10 @@ def _read_trace(messages: list[str], start: int) -> list[_Frame]:
 
 
 def _faulting_function(
-    head: list[str], frames: list[_Frame]
+    text: str, start: int, end: int, frames: list[_Frame]
 ) -> tuple[str | None, str | None]:
-    for message in head:
-        ip = _IP.match(message)
-        if ip and not (ip["segment"] and int(ip["segment"], 16) & 3 == 3):  # CPL 3: user space
+    for ip in _IP.finditer(text, start, end):
+        if not (ip["segment"] and int(ip["segment"], 16) & 3 == 3):  # CPL 3: user space
             return ip["name"], ip["module"]
     for frame in frames:
         if _base_name(frame.name) not in _BORING:
@@ -288,56 +341,52 @@ def _faulting_function(
     return None, None
 
 
-def _process(head: list[str], hung_summary: str | None) -> tuple[str | None, int | None]:
-    hung = _HUNG_TASK.match(hung_summary) if hung_summary else None
-    if hung:
+def _process(text: str, event: _Event, end: int) -> tuple[str | None, int | None]:
+    hung = _HUNG_TASK.match(event.summary) if event.kind == "hung" else None
+    if hung:  # the CPU: line that follows is khungtaskd's, if any
         return hung["comm"], int(hung["pid"])
-    for message in head:
-        task = _TASK_LINE.match(message)
-        if task and (task["pid"] or task["old_pid"]):
+    for task in _TASK_LINE.finditer(text, event.start, end):
+        if task["pid"] or task["old_pid"]:
             return task["comm"] or task["old_comm"], int(task["pid"] or task["old_pid"])
     return None, None
 
 
-def _taint_flags(task: re.Match[str]) -> str | None:
-    flags = (task["flags"] or "").replace(" ", "").replace("G", "")
-    return flags or None
-
-
-def _event_context(head: list[str], before: _Context) -> _Context:
-    """Release, taint and hardware from the event's own lines, else from `before` it."""
-    task = next((m for m in map(_TASK_LINE.match, head) if m), None)
-    hardware = next((m["hardware"] for m in map(_HARDWARE.match, head) if m), None)
+def _event_context(text: str, start: int, end: int) -> _Context:
+    """Release, taint and hardware from the event's own lines, else from the boot before it."""
+    before = _context_before(text, start)
+    task = _TASK_LINE.search(text, start, end)
+    hardware = _HARDWARE.search(text, start, end)
     return _Context(
         kernel_release=(task and task["release"]) or before.kernel_release,
         tainted=_taint_flags(task) if task else before.tainted,
-        hardware=hardware or before.hardware,
+        hardware=hardware["hardware"].strip() if hardware else before.hardware,
     )
 
 
-def _context_before(messages: list[str], end: int) -> _Context:
-    """The latest release, taint and hardware before `end`, within the same boot."""
-    release: str | None = None
-    tainted: str | None = None
-    hardware: str | None = None
-    task_seen = False
-    for index in range(end - 1, -1, -1):
-        message = messages[index]
-        task = None if task_seen else _TASK_LINE.match(message)
-        if task:
-            task_seen = True
-            release = release or task["release"]
-            tainted = _taint_flags(task)
-        hardware_line = None if hardware else _HARDWARE.match(message)
-        if hardware_line:
-            hardware = hardware_line["hardware"]
-        version = _LINUX_VERSION.match(message)
-        if version:  # the start of this boot
-            release = release or version["release"]
-            break
-        if task_seen and hardware:
-            break
-    return _Context(release, tainted, hardware)
+def _context_before(text: str, end: int) -> _Context:
+    """The latest release, taint and hardware before offset `end`, in the same boot."""
+    boot = _last(_LINUX_VERSION.finditer(text, 0, end))
+    boot_start = boot.end() if boot else 0
+    task = _last(_TASK_LINE.finditer(text, boot_start, end))
+    hardware = _last(_HARDWARE.finditer(text, boot_start, end))
+    return _Context(
+        kernel_release=(task and task["release"]) or (boot and boot["release"]),
+        tainted=_taint_flags(task) if task else None,
+        hardware=hardware["hardware"].strip() if hardware else None,
+    )
+
+
+def _last(matches: Iterable[re.Match[str]]) -> re.Match[str] | None:
+    last = None
+    for match in matches:
+        last = match
+    return last
+
+
+def _taint_flags(task: re.Match[str]) -> str | None:
+    """`G           OE` -> `OE`: `G` is only the "not proprietary" spelling of `P`."""
+    flags = (task["flags"] or "").replace(" ", "").replace("G", "")
+    return flags or None
 
 
 def _base_name(function: str) -> str:
@@ -354,8 +403,8 @@ def _signature(summary: str, function: str | None, call_trace: tuple[str, ...]) 
     """`kernel-<function>-<hash>`: the same for one bug across boots, builds and machines.
 
     The hash is the first 8 hex digits of SHA-256 over the summary without numbers,
-    addresses and offsets, and the first five call-trace functions that are not report
-    printing or waiting, all with compiler suffixes removed, joined by newlines.
+    addresses and offsets, then the first five call-trace functions that are not report
+    printing or waiting, all without compiler suffixes, one per line.
     """
     names = [name for name in map(_base_name, call_trace) if name not in _BORING]
     material = "\n".join([_normalise(summary), *names[:_SIGNATURE_FRAMES]])

@@ -115,6 +115,7 @@ def merge(layers: list[tuple[str, dict[str, Any]]]) -> tuple[dict[str, Any], dic
     origins: dict[str, str] = {}
     for origin, document in layers:
         for section, keys in document.items():
+            origins.setdefault(section, origin)
             if not isinstance(keys, dict):
                 raw[section] = keys  # validation reports it, naming this origin
                 origins[section] = origin
@@ -142,7 +143,7 @@ def load_config(
         layers.append(("(command line)", {s: dict(k) for s, k in overrides.items()}))
     raw, origins = merge(layers)
     all_origins = {f"{s}.{k}": DEFAULT_ORIGIN for s, keys in DEFAULTS.items() for k in keys}
-    all_origins.update(origins)
+    all_origins.update((key, file) for key, file in origins.items() if "." in key)
     if not raw:
         return config_from_dict(DEFAULTS, all_origins)
     return config_from_dict(_validate(raw, origins), all_origins)

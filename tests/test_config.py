@@ -1,0 +1,161 @@
+"""Configuration files, drop-ins, overrides and their errors (DESIGN §6)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from pstore_archiver.cli import main
+from pstore_archiver.config import DEFAULTS, load_config
+from pstore_archiver.errors import ConfigError
+from pstore_archiver.units import format_size, parse_duration, parse_size
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize(
+    "raw, size",
+    [("0", 0), (1024, 1024), ("64K", 65536), ("256M", 256 << 20), ("1G", 1 << 30),
+     ("1.5K", 1536), ("2T", 2 << 40), (" 10 M ", 10 << 20), ("5MiB", 5 << 20), ("7kb", 7 << 10)],
+)  # fmt: skip
+def test_parse_size(raw: str | int, size: int) -> None:
+    assert parse_size(raw) == size
+
+
+@pytest.mark.parametrize(
+    "raw, blamed",
+    [
+        ("12Q", "unit 'Q'"),
+        ("-1K", "negative"),
+        ("", "empty"),
+        ("K", "not a size"),
+        (-5, "negative"),
+    ],
+)
+def test_parse_size_names_the_problem(raw: str | int, blamed: str) -> None:
+    with pytest.raises(ValueError, match=blamed):
+        parse_size(raw)
+
+
+@pytest.mark.parametrize(
+    "raw, seconds",
+    [("0", 0), (0, 0), ("90d", 90 * 86400), ("12h", 43200), ("30min", 1800), ("1w 2d", 9 * 86400),
+     ("45s", 45), ("3600", 3600), ("1y", 31557600)],
+)  # fmt: skip
+def test_parse_duration(raw: str | int, seconds: int) -> None:
+    assert parse_duration(raw) == seconds
+
+
+@pytest.mark.parametrize("raw, blamed", [("3 fortnights", "unit 'fortnights'"), ("-1d", "negative"),
+                                         ("", "empty"), ("d", "not a duration")])  # fmt: skip
+def test_parse_duration_names_the_problem(raw: str, blamed: str) -> None:
+    with pytest.raises(ValueError, match=blamed):
+        parse_duration(raw)
+
+
+def test_format_size() -> None:
+    assert [format_size(n) for n in (0, 512, 2048, 256 << 20, 15 << 30)] == [
+        "0B", "512B", "2.0K", "256M", "15G",
+    ]  # fmt: skip
+
+
+def test_no_file_means_defaults(tmp_path: Path) -> None:
+    config = load_config(None, None, {"PSTORE_ARCHIVER_CONFIG": str(tmp_path / "missing.toml")})
+    assert config.as_dict() == DEFAULTS
+    assert set(config.origins.values()) == {"(default)"}
+
+
+def test_shipped_config_is_valid_and_says_the_defaults(tmp_path: Path) -> None:
+    shipped = REPO / "conf" / "pstore-archiver.toml"
+    assert load_config(shipped).as_dict() == DEFAULTS
+    uncommented = re.sub(r"(?m)^#([a-z_]+ = )", r"\1", shipped.read_text())
+    (tmp_path / "all.toml").write_text(uncommented)
+    assert load_config(tmp_path / "all.toml").as_dict() == DEFAULTS
+
+
+def test_drop_ins_override_in_lexical_order_and_origins_are_kept(tmp_path: Path) -> None:
+    main_file = tmp_path / "pstore-archiver.toml"
+    main_file.write_text('[retention]\nmax_use = "1G"\nmax_entries = 5\n')
+    drop_ins = tmp_path / "pstore-archiver.toml.d"
+    drop_ins.mkdir()
+    (drop_ins / "20-b.toml").write_text('[retention]\nmax_use = "2G"\n')
+    (drop_ins / "10-a.toml").write_text('[retention]\nmax_use = "3G"\n[journal]\nenabled = false\n')
+    (drop_ins / "ignored.conf").write_text("not toml at all [")
+    config = load_config(main_file, {"archive": {"path": "/srv/crash"}})
+    assert (config.max_use_bytes, config.max_entries, config.journal_enabled) == (2 << 30, 5, False)
+    assert config.archive_path == Path("/srv/crash")
+    assert config.origins["retention.max_use"] == str(drop_ins / "20-b.toml")
+    assert config.origins["retention.max_entries"] == str(main_file)
+    assert config.origins["archive.path"] == "(command line)"
+    assert config.origins["source.path"] == "(default)"
+
+
+def test_environment_names_the_main_file(tmp_path: Path) -> None:
+    main_file = tmp_path / "other.toml"
+    main_file.write_text("[archive]\nunlink = false\n")
+    assert load_config(None, None, {"PSTORE_ARCHIVER_CONFIG": str(main_file)}).unlink is False
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "[retention]\nmax_uze = 1\n",
+            "retention.max_uze: unknown key (expected one of: max_entries",
+        ),
+        ("[retension]\nmax_use = 1\n", "retension: unknown section (expected one of: source"),
+        ('[retention]\nmax_use = "12Q"\n', "retention.max_use: unknown size unit 'Q' in '12Q'"),
+        ("[retention]\nmax_entries = -1\n", "retention.max_entries: Input should be greater than"),
+        (
+            '[archive]\nunlink = "maybe"\n',
+            "archive.unlink: Input should be a valid boolean (got 'maybe')",
+        ),
+        (
+            '[archive]\nunlink = "no"\n',
+            "archive.unlink: Input should be a valid boolean (got 'no')",
+        ),
+        ("[archive]\npath = 5\n", "archive.path: Input should be a valid string (got 5)"),
+        ('[retention]\nmax_age = "3 fortnights"\n', "retention.max_age: unknown time unit"),
+        ("retention = 5\n", "retention: Input should be a valid dictionary"),
+        ("[retention\n", "invalid TOML"),
+    ],
+)
+def test_errors_name_the_file_and_key(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "pstore-archiver.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert f"{path}: " in str(error.value)
+    assert message in str(error.value)
+
+
+def test_every_problem_is_reported_on_its_own_line(tmp_path: Path) -> None:
+    path = tmp_path / "pstore-archiver.toml"
+    path.write_text('[retention]\nmax_uze = 1\nmax_use = "x"\n')
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert len(str(error.value).splitlines()) == 2
+
+
+def test_explicit_config_that_does_not_exist_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such configuration file"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_config_verb_check_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "pstore-archiver.toml"
+    path.write_text('[retention]\nmax_use = "1G"\n')
+    assert main(["--config", str(path), "config", "--check"]) == 0
+    assert main(["--config", str(path), "--archive", "/srv/x", "config", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out.split("\n", 1)[1])
+    assert document["values"]["retention"]["max_use"] == 1 << 30
+    assert document["origins"]["retention.max_use"] == str(path)
+    assert document["origins"]["archive.path"] == "(command line)"
+    assert main(["--config", str(path), "config"]) == 0
+    assert f"max_use = 1073741824  # {path}" in capsys.readouterr().out
+    path.write_text("[retention]\nbogus = 1\n")
+    assert main(["--config", str(path), "config", "--check"]) == 78
+    assert f"{path}: retention.bogus: unknown key" in capsys.readouterr().err

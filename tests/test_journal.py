@@ -1,0 +1,156 @@
+"""Journal messages (DESIGN §7), read back from a real systemd-journald with journalctl."""
+
+from __future__ import annotations
+
+import io
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from journald import require_journald, run_with_journald, run_without_journald
+from stores import copy_fixture, seed_erst_store, write_store
+
+from pstore_archiver.journal import Field, MessageId, Sink, cut_to_newest, dump_priority
+
+ARCHIVER = [sys.executable, "-m", "pstore_archiver"]
+
+
+def test_every_field_name_is_one_journald_keeps() -> None:
+    names = [f.value for f in Field] + ["MESSAGE_ID", "SYSLOG_IDENTIFIER"]
+    assert [n for n in names if not re.fullmatch(r"[A-Z][A-Z0-9_]{0,63}", n)] == []
+
+
+def test_message_ids_are_distinct_128_bit_ids() -> None:
+    ids = [m.value for m in MessageId]
+    assert len(set(ids)) == len(ids)
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+
+
+@pytest.mark.parametrize(
+    "reason, priority",
+    [("Panic", 2), ("Oops", 3), ("Emergency", 3), ("Shutdown", 5), ("Restart", 5), (None, 5)],
+)
+def test_dump_priority(reason: str | None, priority: int) -> None:
+    assert dump_priority(reason) == priority
+
+
+def test_cut_to_newest_keeps_whole_newest_lines_and_says_so() -> None:
+    text = b"".join(f"line {i}\n".encode() for i in range(1000))
+    cut = cut_to_newest(text, 100)
+    assert cut.startswith(b"[pstore-archiver: cut to the newest ")
+    assert cut.endswith(b"line 999\n")
+    body = cut.split(b"\n", 1)[1]
+    assert len(body) <= 100 and body.startswith(b"line ")
+    assert cut_to_newest(b"short\n", 100) == b"short\n"
+
+
+def test_sink_uses_the_given_sender_and_falls_back_when_it_refuses() -> None:
+    sent: list[tuple[str, ...]] = []
+    Sink(sendv=lambda *lines: sent.append(lines)).send(
+        MessageId.dump_archived, 2, "hello", {Field.entry: "x"}
+    )
+    assert sent == [
+        (
+            "MESSAGE=hello",
+            "MESSAGE_ID=c060af52e3f04cf3bfa23f0f29a38cb5",
+            "PRIORITY=2",
+            "SYSLOG_IDENTIFIER=pstore-archiver",
+            "PSTORE_ENTRY=x",
+        )
+    ]
+
+    def refuse(*lines: str) -> None:
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    stream = io.StringIO()
+    Sink(sendv=refuse, stream=stream).send(MessageId.run_summary, 6, "summary", {})
+    assert "journal unavailable (Connection refused)" in stream.getvalue()
+    assert "<6>pstore-archiver: summary\n    MESSAGE_ID=762ec154cf524fe1866dda6363ba036e" in (
+        stream.getvalue()
+    )
+
+
+@pytest.mark.root
+def test_run_logs_structured_messages_to_a_real_journald(tmp_path: Path) -> None:
+    require_journald()
+    store, archive = tmp_path / "pstore", tmp_path / "archive"
+    copy_fixture("erst-oops-panic", store)
+    write_store(store, seed_erst_store())
+    (store / "console-ramoops-0").write_bytes(b"console text\n")
+    config = tmp_path / "pstore-archiver.toml"
+    config.write_text('[journal]\nmax_attach = "8K"\n')
+    argv = ["--config", str(config), "--source", str(store), "--archive", str(archive), "run"]
+    result = run_with_journald([*ARCHIVER, *argv], tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+
+    dumps = result.query(f"MESSAGE_ID={MessageId.dump_archived}")
+    assert sorted(e["PSTORE_ENTRY"] for e in dumps) == [
+        "20160818T021500Z-erst-oops1",
+        "20160818T021500Z-erst-panic2",
+        "20261126T193604Z-erst-oops1",
+        "20261126T193604Z-erst-panic2",
+    ]
+    [panic] = result.query(
+        f"MESSAGE_ID={MessageId.dump_archived}",
+        "PSTORE_REASON=Panic",
+        "PSTORE_ENTRY=20261126T193604Z-erst-panic2",
+    )
+    assert panic["PRIORITY"] == "2"
+    assert panic["SYSLOG_IDENTIFIER"] == "pstore-archiver"
+    assert panic["MESSAGE"] == (
+        "Kernel Panic#2 from erst archived as 20261126T193604Z-erst-panic2: "
+        "Kernel panic - not syncing: sysrq triggered crash"
+    )
+    assert panic["PSTORE_BACKEND"] == "erst" and panic["PSTORE_COUNT"] == "2"
+    assert panic["PSTORE_PARTS"] == "2"
+    assert (
+        panic["PSTORE_RECORDS"] == "dmesg-erst-7712566249095430148 dmesg-erst-7712566249095430147"
+    )
+    assert panic["PSTORE_ARCHIVE_PATH"] == str(archive / "20261126T193604Z-erst-panic2")
+    assert panic["PSTORE_CRASH_TIMESTAMP"] == "1795721764000000"
+    # This panic came after an Oops in the same boot: the kernel printed no second trace.
+    assert "PSTORE_FUNCTION" not in panic
+    assert panic["PSTORE_KERNEL_RELEASE"] == "6.1.0-56-amd64"
+    text = (archive / "20261126T193604Z-erst-panic2" / "dmesg.txt").read_text()
+    assert panic["PSTORE_TEXT"].startswith("[pstore-archiver: cut to the newest ")
+    assert text.endswith(panic["PSTORE_TEXT"].split("\n", 1)[1])
+    assert 7 * 1024 < len(panic["PSTORE_TEXT"]) <= 8 * 1024 + 100
+
+    [oops] = result.query("PSTORE_REASON=Oops", "PSTORE_ENTRY=20261126T193604Z-erst-oops1")
+    assert oops["PRIORITY"] == "3"
+    assert (oops["PSTORE_FUNCTION"], oops["PSTORE_PROCESS"]) == ("labcrash_init", "insmod")
+    assert (
+        oops["PSTORE_SUMMARY"] == "BUG: kernel NULL pointer dereference, address: 0000000000000000"
+    )
+    assert oops["PSTORE_SIGNATURE"].startswith("kernel-labcrash_init-")
+    [console] = result.query(f"MESSAGE_ID={MessageId.record_archived}")
+    assert console["PRIORITY"] == "6" and console["PSTORE_KIND"] == "console"
+    assert "PSTORE_TEXT" not in console
+
+    [summary] = result.query(f"MESSAGE_ID={MessageId.run_summary}")
+    assert summary["PRIORITY"] == "6"
+    assert (summary["PSTORE_ENTRIES_CREATED"], summary["PSTORE_RECORDS_LEFT"]) == ("5", "0")
+    assert result.query("PSTORE_REASON=Shutdown") == []
+
+
+@pytest.mark.root
+def test_without_journald_the_messages_go_to_stderr(tmp_path: Path) -> None:
+    require_journald()
+    store = tmp_path / "pstore"
+    for stale in (False, True):
+        copy_fixture("erst-panic", store)
+        argv = [
+            *ARCHIVER,
+            "--source",
+            str(store),
+            "--archive",
+            str(tmp_path / f"archive-{stale}"),
+            "run",
+        ]
+        result = run_without_journald(argv, tmp_path=tmp_path, stale_socket=stale)
+        assert result.returncode == 0, result.stderr
+        assert "<2>pstore-archiver: Kernel Panic#1 from erst archived as " in result.stderr
+        assert "MESSAGE_ID=c060af52e3f04cf3bfa23f0f29a38cb5" in result.stderr
+        assert ("journal unavailable" in result.stderr) == stale
+        assert list(store.iterdir()) == []
