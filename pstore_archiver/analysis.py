@@ -26,54 +26,63 @@ event of its own, with its own line as the summary.
 
 Function, module, process, pid and call trace come from that event only: the function
 from its register dump before its first call trace (``RIP:``, ``EIP:``, ``IP:``,
-``pc :``, ``PC is at``, ``NIP``), else from the first frame of that call trace that
-is not printing the report or waiting (``dump_stack_lvl``, ``panic``, ``schedule``,
-...). A panic printed without a stack (the usual case after an earlier oops, whose taint
-stops ``panic()`` from dumping one) has none of them. Kernel release, taint and
-hardware come from the event's ``CPU: ... Comm:`` and ``Hardware name:`` lines, else
-from the last ones before it in the same boot (taint flags only accumulate, so that is a
-lower bound), and the release else from ``Linux version``.
+``pc :``, ``PC is at``, ``NIP``), else from the first frame of that call trace that is
+not printing the report or waiting (``dump_stack_lvl``, ``panic``, ``schedule``, ...).
+A panic printed without a stack (the usual case after an earlier oops: its taint stops
+``panic()`` from dumping one) has none of them. Kernel release, taint and hardware come
+from the event's ``CPU: ... Comm:`` and ``Hardware name:`` lines, else from the last ones
+before it in the same boot (taint flags only accumulate, so that is a lower bound), and
+the release else from ``Linux version``.
 
-All scanning is done by regular expressions over the whole text with bounded
-repetitions, so the time is linear in the size of the text.
+One regular expression pass finds every line of interest; the rest works on that list
+and on the one call trace, so the time is linear in the size of the text.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 # `<N>`, `[  123.456789]`, then with CONFIG_PRINTK_CALLER `[  T123]` or `[    C1]`.
 _PREFIX = r"(?:<[0-9]{1,4}>)?(?:\[ *[0-9]{1,12}\.[0-9]{1,9}\])?(?:\[ *[TC][0-9]{1,10}\])?"
 _PREFIX_RE = re.compile(_PREFIX)
-# Printk records are shorter than this (PRINTKRB_RECORD_MAX); a longer summary is garbage.
+# Printk records are shorter than this (PRINTKRB_RECORD_MAX); longer lines are cut.
 _MAX_LINE = 1024
 
-
-def _lines_starting(body: str) -> re.Pattern[str]:
-    """Lines whose message, after the prefix and any indentation, starts with `body`."""
-    return re.compile(rf"^{_PREFIX}[ \t]*(?:{body})", re.MULTILINE)
-
-
 _PANIC = "Kernel panic - not syncing: "
-_TRACE_HEADER = r"(?:Call [Tt]race|Backtrace):[ \t]*\r?$"
-# Lines that start (or, see _joins, continue) an event; the first alternative that fits wins.
-_EVENT_KINDS = (
+# How the message of each line of interest starts; the first kind that fits wins.
+_LINE_KINDS = (
     ("panic", re.escape(_PANIC)),
     ("hung", r"INFO: task .{1,64}?:[0-9]{1,10} (?:blocked|can't die) for more than "),
-    ("hardlockup", r"(?:[\w ]{1,24}: )?Watchdog detected hard LOCKUP on cpu"),
-    ("softlockup", r"(?:[\w ]{1,24}: )?BUG: soft lockup"),
-    ("bug", r"(?:[\w ]{1,24}: )?BUG: |kernel BUG at |Unable to handle kernel "),
-    # x86 die(): "<what>: %04lx [#%d]"; arm and arm64 __die(): "Internal error: <what>: ..."
-    ("die", r"Internal error: |Oops(?::| - )|.{1,200}?: [0-9a-f]{4} \[#[0-9]{1,10}\]"),
+    ("hardlockup", r"(?:(?:NMI )?watchdog: )?Watchdog detected hard LOCKUP on cpu"),
+    ("softlockup", r"(?:(?:NMI )?watchdog: )?BUG: soft lockup"),
+    ("bug", r"BUG: |kernel BUG at |Unable to handle kernel "),
+    # x86 die(): "<what>: %04lx [#%d]", where <what> may end in an address (general
+    # protection fault); arm and arm64 __die(): "Internal error: <what>: ..."
+    (
+        "die",
+        r"Internal error: |Oops(?::| - )"
+        r"|[a-z][a-z0-9 ,()-]{0,100}(?:0x[0-9a-f]{1,16})?: [0-9a-f]{4} \[#[0-9]{1,10}\]",
+    ),
     ("warning", r"WARNING: |UBSAN: "),
     ("rcu", r"(?:rcu: )?INFO: rcu_\w{1,32} (?:self-)?detected stall"),
     ("hwerror", r"(?:mce: |\{[0-9]{1,5}\})?\[Hardware Error\]: "),
-    ("trace", _TRACE_HEADER),
+    ("trace", r"(?:Call [Tt]race|Backtrace):[ \t]*\r?$"),
+    ("task", r"CPU: |Pid: |Not tainted|Tainted: "),
+    ("hardware", r"Hardware name: "),
+    ("version", r"Linux version "),
+    ("ip", r"(?:[ER]?IP:?|NIP|e?pc ?:|(?:PC|EIP|RIP) is at) "),
 )
-_EVENT_LINE = _lines_starting("|".join(f"(?P<{kind}>{body})" for kind, body in _EVENT_KINDS))
+_EVENT_KINDS = frozenset(kind for kind, _ in _LINE_KINDS[:9])
+_LINE = re.compile(
+    rf"^(?=[^\n]){_PREFIX}[ \t]*(?:"  # the lookahead skips empty lines quickly
+    + "|".join(f"(?P<{kind}>{start})" for kind, start in _LINE_KINDS)
+    + ")",
+    re.MULTILINE,
+)
 # Panic messages that only say the report before them was fatal, and that report's kind.
 _AFTERMATH = (
     ("Fatal exception", "die"),
@@ -83,32 +92,32 @@ _AFTERMATH = (
     ("panic_on_warn set", "warning"),
     ("RCU Stall", "rcu"),
 )
-_HUNG_TASK = re.compile(r"INFO: task (?P<comm>.{1,64}?):(?P<pid>[0-9]{1,10}) ")
-_TRACE_START = _lines_starting(_TRACE_HEADER)
 
+# The details of a line, matched where its message starts.
+_HUNG_TASK = re.compile(r"INFO: task (?P<comm>.{1,64}?):(?P<pid>[0-9]{1,10}) ")
 # A kernel symbol with its offset and optional module (plus a build id on newer kernels).
 _SYMBOL = (
     r"(?P<name>[A-Za-z_.][\w.]*)\+0x[0-9a-f]+(?:/0x[0-9a-f]+)?"
     r"(?: \[(?P<module>[\w-]+)(?: [0-9a-f]+)?\])?"
 )
-# Where the CPU was: x86-64 `RIP: 0010:sym`, old `RIP: 0010:[<a>]  [<a>] sym`, `IP: [<a>] sym`,
-# i386 `EIP: sym` / `EIP is at sym`, arm64 `pc : sym`, arm `PC is at sym`, powerpc `NIP [a] sym`.
-_IP = _lines_starting(
+# x86-64 `RIP: 0010:sym`, old `RIP: 0010:[<a>]  [<a>] sym`, `IP: [<a>] sym`, i386 `EIP: sym`
+# and `EIP is at sym`, arm64 `pc : sym`, arm `PC is at sym`, powerpc `NIP [a] sym`.
+_IP = re.compile(
     r"(?:[ER]?IP:?|NIP|e?pc ?:|(?:PC|EIP|RIP) is at) +(?:(?P<segment>[0-9a-f]{4}):)?"
     r"(?:\[<?[0-9a-f]+>?\] +)*" + _SYMBOL
 )
 # `CPU: 0 PID: 1 Comm: x Tainted: G   OE  6.1.0 #1`, with `UID:` on newer kernels and
 # `Kdump: loaded` on RHEL; old x86 `Pid: 1, comm: x Not tainted 2.6.32 #1`; a hung task's
 # `      Not tainted 6.1.0 #1`. RHEL puts `--------- -  -` between the flags and the release.
-_TASK_LINE = _lines_starting(
+_TASK = re.compile(
     r"(?:CPU: [0-9]{1,10} (?:UID: [0-9]{1,10} )?PID: (?P<pid>[0-9]{1,10}) "
     r"Comm: (?P<comm>.{1,64}?) (?:Kdump: loaded )?"
     r"|Pid: (?P<old_pid>[0-9]{1,10}), comm: (?P<old_comm>.{1,64}?) )?"
     r"(?:Not tainted|Tainted: (?P<flags>[A-Z ]{0,64}[A-Z]))"
     r"(?: +(?:-+ +){0,8}(?P<release>[0-9][^\s#]{0,200}))?"
 )
-_HARDWARE = _lines_starting(r"Hardware name: (?P<hardware>[^\n]{1,1000})")
-_LINUX_VERSION = _lines_starting(r"Linux version (?P<release>[^\s(]{1,200})")
+_HARDWARE = re.compile(r"Hardware name: (?P<hardware>[^\n]{1,1000})")
+_VERSION = re.compile(r"Linux version (?P<release>[^\s(]{1,200})")
 
 _FRAME = re.compile(r"(?:\[<?[0-9a-f]+>?\] +)*(?P<unsure>\? )?" + _SYMBOL + r"(?P<rest>.*)")
 # arm: `[<a>] (sym) from [<a>] (caller+0x../0x..)`, since 5.x ` sym [mod] from caller+0x..`.
@@ -192,26 +201,23 @@ class Analysis:
     signature: str | None  # `kernel-<function or unknown>-<8 hex>`; None without summary
 
 
+class _Line(NamedTuple):
+    kind: str  # a kind from _LINE_KINDS
+    start: int  # offset of its message (after prefix and indentation) in the text
+
+
 @dataclass
 class _Event:
-    start: int  # offset of its first line in the text
-    kind: str  # a kind from _EVENT_KINDS
-    summary: str
+    first: int  # index of its first line in the list of lines
+    kind: str
     has_die: bool = False  # printed its `Oops: ... [#1]` line
-    has_trace: bool = False  # printed a call trace
+    trace: int | None = None  # index of its first call trace header
 
 
 @dataclass(frozen=True)
 class _Frame:
     name: str
     module: str | None
-
-
-@dataclass(frozen=True)
-class _Context:
-    kernel_release: str | None
-    tainted: str | None
-    hardware: str | None
 
 
 def strip_prefix(line: str) -> str:
@@ -225,53 +231,30 @@ def strip_prefix(line: str) -> str:
 
 def analyze_log(text: str) -> Analysis:
     """Analyse a kernel log as the module docstring says. Never raises."""
-    event = _last_event(text)
+    lines = [_Line(m.lastgroup, m.start(m.lastgroup)) for m in _LINE.finditer(text) if m.lastgroup]
+    event = _last_event(text, lines)
     if event is None:
-        context = _context_before(text, len(text))
-        return Analysis(
-            None,
-            None,
-            None,
-            None,
-            None,
-            context.kernel_release,
-            context.tainted,
-            context.hardware,
-            (),
-            None,
-        )
-    trace = _TRACE_START.search(text, event.start)
-    head_end = trace.start() if trace else len(text)  # the event up to its call trace
-    frames = _read_trace(_lines_from(text, trace.end() + 1)) if trace else []
-    function, module = _faulting_function(text, event.start, head_end, frames)
-    process, pid = _process(text, event, head_end)
-    context = _event_context(text, event.start, head_end)
+        release, tainted, hardware = _context(text, lines, [])
+        return Analysis(None, None, None, None, None, release, tainted, hardware, (), None)
+    summary = _message_at(text, lines[event.first].start)
+    head = lines[event.first : len(lines) if event.trace is None else event.trace]
+    frames = [] if event.trace is None else _read_trace(text, lines[event.trace].start)
+    function, module = _faulting_function(text, head, frames)
+    process, pid = _process(text, head, summary if event.kind == "hung" else None)
+    release, tainted, hardware = _context(text, lines[: event.first], head)
     call_trace = tuple(frame.name for frame in frames)
     return Analysis(
-        summary=event.summary,
+        summary=summary,
         function=function,
         module=module,
         process=process,
         pid=pid,
-        kernel_release=context.kernel_release,
-        tainted=context.tainted,
-        hardware=context.hardware,
+        kernel_release=release,
+        tainted=tainted,
+        hardware=hardware,
         call_trace=call_trace,
-        signature=_signature(event.summary, function, call_trace),
+        signature=_signature(summary, function, call_trace),
     )
-
-
-def _last_event(text: str) -> _Event | None:
-    event: _Event | None = None
-    for line in _EVENT_LINE.finditer(text):
-        kind = line.lastgroup or ""
-        message = _message_at(text, line.start(kind))
-        if event is not None and _joins(event, kind, message):
-            event.has_die = event.has_die or kind == "die"
-            event.has_trace = event.has_trace or kind == "trace"
-        elif kind != "trace":
-            event = _Event(line.start(), kind, message, has_die=kind == "die")
-    return event
 
 
 def _message_at(text: str, start: int) -> str:
@@ -279,34 +262,64 @@ def _message_at(text: str, start: int) -> str:
     return text[start : end if end >= 0 else start + _MAX_LINE].strip()
 
 
-def _joins(event: _Event, kind: str, message: str) -> bool:
-    """Whether a line of this kind belongs to the event before it (see the module docstring)."""
-    if kind == "trace":
+def _last_event(text: str, lines: Sequence[_Line]) -> _Event | None:
+    event: _Event | None = None
+    for index, line in enumerate(lines):
+        if line.kind not in _EVENT_KINDS and line.kind != "trace":
+            continue
+        if event is None or not _joins(event, line, text):
+            if line.kind != "trace":
+                event = _Event(index, line.kind, has_die=line.kind == "die")
+        elif line.kind == "die":
+            event.has_die = True
+        elif line.kind == "trace" and event.trace is None:
+            event.trace = index
+    return event
+
+
+def _joins(event: _Event, line: _Line, text: str) -> bool:
+    """Whether this line belongs to the event before it (see the module docstring)."""
+    if line.kind == "trace":
         return True
-    if kind == "die":
-        return event.kind == "bug" and not event.has_die and not event.has_trace
-    if kind == "hwerror":
+    if line.kind == "die":
+        return event.kind == "bug" and not event.has_die and event.trace is None
+    if line.kind == "hwerror":
         return event.kind == "hwerror"
-    if kind == "panic":
+    if line.kind == "panic":
+        message = _message_at(text, line.start)
         for fragment, after in _AFTERMATH:
             if fragment in message:
                 return event.has_die if after == "die" else event.kind == after
     return False
 
 
-def _lines_from(text: str, start: int) -> Iterator[str]:
-    """The messages of the lines from offset `start` on, lazily."""
-    while start < len(text):
-        end = text.find("\n", start)
-        end = len(text) if end < 0 else end
-        yield strip_prefix(text[start : min(end, start + _MAX_LINE)]).strip()
-        start = end + 1
+def _first(
+    text: str, lines: Sequence[_Line], kind: str, pattern: re.Pattern[str]
+) -> re.Match[str] | None:
+    """The first of these lines of this kind that `pattern` matches where its message starts."""
+    return next(_details(text, lines, kind, pattern), None)
 
 
-def _read_trace(messages: Iterable[str]) -> list[_Frame]:
-    """The reliable frames of a call trace, up to `</TASK>` or a line that is no frame."""
+def _last(
+    text: str, lines: Sequence[_Line], kind: str, pattern: re.Pattern[str]
+) -> re.Match[str] | None:
+    return next(_details(text, lines[::-1], kind, pattern), None)
+
+
+def _details(
+    text: str, lines: Sequence[_Line], kind: str, pattern: re.Pattern[str]
+) -> Iterator[re.Match[str]]:
+    for line in lines:
+        if line.kind == kind:
+            match = pattern.match(text, line.start)
+            if match:
+                yield match
+
+
+def _read_trace(text: str, header: int) -> list[_Frame]:
+    """The reliable frames of the call trace whose header line is at offset `header`."""
     frames: list[_Frame] = []
-    for message in messages:
+    for message in _messages_after(text, header):
         markers = _STACK_MARKERS.match(message)
         rest = message[markers.end() :] if markers else message
         if markers and "</TASK>" in markers.group():
@@ -329,10 +342,20 @@ def _read_trace(messages: Iterable[str]) -> list[_Frame]:
     return frames
 
 
+def _messages_after(text: str, start: int) -> Iterator[str]:
+    """The messages of the lines after the one at offset `start`, lazily."""
+    end = text.find("\n", start)
+    while 0 <= end < len(text):
+        start = end + 1
+        end = text.find("\n", start)
+        line = text[start : end if end >= 0 else len(text)]
+        yield strip_prefix(line[:_MAX_LINE]).strip()
+
+
 def _faulting_function(
-    text: str, start: int, end: int, frames: list[_Frame]
+    text: str, head: Sequence[_Line], frames: Sequence[_Frame]
 ) -> tuple[str | None, str | None]:
-    for ip in _IP.finditer(text, start, end):
+    for ip in _details(text, head, "ip", _IP):
         if not (ip["segment"] and int(ip["segment"], 16) & 3 == 3):  # CPL 3: user space
             return ip["name"], ip["module"]
     for frame in frames:
@@ -341,51 +364,34 @@ def _faulting_function(
     return None, None
 
 
-def _process(text: str, event: _Event, end: int) -> tuple[str | None, int | None]:
-    hung = _HUNG_TASK.match(event.summary) if event.kind == "hung" else None
-    if hung:  # the CPU: line that follows is khungtaskd's, if any
+def _process(
+    text: str, head: Sequence[_Line], hung_summary: str | None
+) -> tuple[str | None, int | None]:
+    hung = _HUNG_TASK.match(hung_summary) if hung_summary else None
+    if hung:  # a CPU: line after it is khungtaskd's
         return hung["comm"], int(hung["pid"])
-    for task in _TASK_LINE.finditer(text, event.start, end):
+    for task in _details(text, head, "task", _TASK):
         if task["pid"] or task["old_pid"]:
             return task["comm"] or task["old_comm"], int(task["pid"] or task["old_pid"])
     return None, None
 
 
-def _event_context(text: str, start: int, end: int) -> _Context:
-    """Release, taint and hardware from the event's own lines, else from the boot before it."""
-    before = _context_before(text, start)
-    task = _TASK_LINE.search(text, start, end)
-    hardware = _HARDWARE.search(text, start, end)
-    return _Context(
-        kernel_release=(task and task["release"]) or before.kernel_release,
-        tainted=_taint_flags(task) if task else before.tainted,
-        hardware=hardware["hardware"].strip() if hardware else before.hardware,
-    )
+def _context(
+    text: str, before: Sequence[_Line], head: Sequence[_Line]
+) -> tuple[str | None, str | None, str | None]:
+    """Kernel release, taint flags and hardware: the event's own, else the latest of its boot."""
+    boots = [index for index, line in enumerate(before) if line.kind == "version"]
+    boot = before[boots[-1] :] if boots else before  # from its `Linux version` line
+    version = _first(text, boot[:1], "version", _VERSION)
+    task = _first(text, head, "task", _TASK) or _last(text, boot, "task", _TASK)
+    hardware = _first(text, head, "hardware", _HARDWARE) or _last(text, boot, "hardware", _HARDWARE)
+    release = (task and task["release"]) or (version and version["release"])
+    return release, _taint_flags(task), hardware["hardware"].strip() if hardware else None
 
 
-def _context_before(text: str, end: int) -> _Context:
-    """The latest release, taint and hardware before offset `end`, in the same boot."""
-    boot = _last(_LINUX_VERSION.finditer(text, 0, end))
-    boot_start = boot.end() if boot else 0
-    task = _last(_TASK_LINE.finditer(text, boot_start, end))
-    hardware = _last(_HARDWARE.finditer(text, boot_start, end))
-    return _Context(
-        kernel_release=(task and task["release"]) or (boot and boot["release"]),
-        tainted=_taint_flags(task) if task else None,
-        hardware=hardware["hardware"].strip() if hardware else None,
-    )
-
-
-def _last(matches: Iterable[re.Match[str]]) -> re.Match[str] | None:
-    last = None
-    for match in matches:
-        last = match
-    return last
-
-
-def _taint_flags(task: re.Match[str]) -> str | None:
+def _taint_flags(task: re.Match[str] | None) -> str | None:
     """`G           OE` -> `OE`: `G` is only the "not proprietary" spelling of `P`."""
-    flags = (task["flags"] or "").replace(" ", "").replace("G", "")
+    flags = (task["flags"] or "").replace(" ", "").replace("G", "") if task else ""
     return flags or None
 
 

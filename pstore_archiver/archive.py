@@ -7,9 +7,11 @@ archive directory synced, so an entry is either wholly there or not at all.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import json
+import logging
 import os
 import shutil
 from collections.abc import Iterator, Sequence
@@ -23,7 +25,12 @@ from pstore_archiver.manifest import MANIFEST_NAME
 
 LOCK_NAME = ".lock"
 STAGING_PREFIX = ".staging-"
+REMOVING_PREFIX = ".removing-"
+INDEX_NAME = ".index.json"
+LAST_RUN_NAME = ".last-run.json"
+INDEX_VERSION = 1
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+log = logging.getLogger("pstore-archiver")
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,18 @@ class NewFile:
     name: str
     data: bytes
     mtime_ns: int | None = None
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    """An archived entry as the index knows it: its manifest and its size on disk."""
+
+    manifest: dict[str, Any]
+    size_bytes: int
+
+    @property
+    def entry_id(self) -> str:
+        return str(self.manifest["id"])
 
 
 @dataclass(frozen=True)
@@ -55,6 +74,18 @@ def write_new(dir_fd: int, name: str, data: bytes, mtime_ns: int | None = None) 
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def write_replace(directory: Path, name: str, data: bytes) -> None:
+    """Replace a small bookkeeping file (not a record) through a temporary name."""
+    temporary = directory / f"{name}.{os.getpid()}"
+    try:
+        temporary.write_bytes(data)
+        os.replace(temporary, directory / name)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
 
 
 def fsync_dir(dir_fd: int) -> None:
@@ -119,7 +150,7 @@ class Archive:
         """Remove the temporaries of an interrupted run (never a published entry)."""
         removed = []
         for name in os.listdir(dir_fd):
-            if name.startswith(STAGING_PREFIX):
+            if name.startswith((STAGING_PREFIX, REMOVING_PREFIX)):
                 shutil.rmtree(self.path / name)
                 removed.append(name)
         if removed:
@@ -169,17 +200,80 @@ class Archive:
             manifest: dict[str, Any] = json.load(f)
         return manifest
 
-    def manifests(self) -> Iterator[dict[str, Any]]:
-        for entry_id in self.entry_ids():
-            try:
-                yield self.read_manifest(entry_id)
-            except (OSError, ValueError):
-                continue  # not an entry of ours; `list` reports those
+    def entries(self) -> list[StoredEntry]:
+        """Every entry, oldest first, from `.index.json`; entries the index does not know
+        yet are read from their manifests (the truth) and the index is rewritten."""
+        ids = self.entry_ids()
+        index = self._read_index()
+        fresh = {i: index[i] for i in ids if i in index}
+        for entry_id in ids:
+            if entry_id not in fresh:
+                loaded = self._load_entry(entry_id)
+                if loaded is not None:
+                    fresh[entry_id] = loaded
+        if fresh.keys() != index.keys():
+            self._write_index(fresh)
+        return sorted(fresh.values(), key=lambda e: (str(e.manifest.get("crash_time")), e.entry_id))
+
+    def _load_entry(self, entry_id: str) -> StoredEntry | None:
+        try:
+            manifest = self.read_manifest(entry_id)
+            size = sum(p.stat().st_size for p in (self.path / entry_id).iterdir())
+        except (OSError, ValueError) as e:
+            log.warning(
+                "%s: not an entry (no readable %s): %s", self.path / entry_id, MANIFEST_NAME, e
+            )
+            return None
+        return StoredEntry(manifest, size)
+
+    def _read_index(self) -> dict[str, StoredEntry]:
+        try:
+            with open(self.path / INDEX_NAME, "rb") as f:
+                document = json.load(f)
+            if document.get("version") != INDEX_VERSION:
+                return {}
+            return {
+                i: StoredEntry(e["manifest"], e["size"]) for i, e in document["entries"].items()
+            }
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return {}  # a cache: rebuilt from the manifests
+
+    def _write_index(self, entries: dict[str, StoredEntry]) -> None:
+        document = {
+            "version": INDEX_VERSION,
+            "entries": {
+                i: {"manifest": e.manifest, "size": e.size_bytes} for i, e in entries.items()
+            },
+        }
+        data = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+        try:
+            write_replace(self.path, INDEX_NAME, data)
+        except OSError as e:  # read-only or full: queries still work, only slower
+            log.debug("%s: index not written: %s", self.path / INDEX_NAME, e)
+
+    def remove_entry(self, dir_fd: int, entry_id: str) -> None:
+        """Remove an entry as a whole: renamed away first, so it never looks partial."""
+        doomed = f"{REMOVING_PREFIX}{entry_id}"
+        os.rename(entry_id, doomed, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        fsync_dir(dir_fd)
+        shutil.rmtree(self.path / doomed)
+
+    def write_last_run(self, report: dict[str, Any]) -> None:
+        with contextlib.suppress(OSError):
+            write_replace(self.path, LAST_RUN_NAME, json.dumps(report, indent=2).encode())
+
+    def read_last_run(self) -> dict[str, Any] | None:
+        try:
+            with open(self.path / LAST_RUN_NAME, "rb") as f:
+                document: dict[str, Any] = json.load(f)
+                return document
+        except (OSError, ValueError):
+            return None
 
     def known_records(self) -> dict[tuple[str, str], KnownRecord]:
         """(name, sha256) of every archived record, to recognise records that come back."""
         known = {}
-        for manifest in self.manifests():
+        for manifest in (entry.manifest for entry in self.entries()):
             for record in manifest.get("records", []):
                 key = (str(record.get("name")), str(record.get("sha256")))
                 known[key] = KnownRecord(str(manifest.get("id")), manifest.get("boot_id"))

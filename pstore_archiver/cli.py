@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import os
+import shutil
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -21,6 +24,7 @@ from pstore_archiver.errors import (
     LockHeld,
     NothingFound,
     UsageError,
+    describe_os_error,
 )
 
 EXIT_OK = 0
@@ -142,9 +146,268 @@ def verb_config(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- list, info, dump ----------------------------------------------------------------------
+
+
+def open_archive(args: argparse.Namespace) -> tuple[Any, Any]:
+    from pstore_archiver.archive import Archive
+
+    config = load_config(args)
+    return config, Archive(config.archive_path)
+
+
+def parse_since_until(value: str | None, option: str, now: datetime) -> datetime | None:
+    from pstore_archiver.timespec import parse_time_spec
+
+    if value is None:
+        return None
+    try:
+        return parse_time_spec(value, now)
+    except ValueError as e:
+        raise UsageError(f"{option}: {e}") from e
+
+
+def add_list_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-n", dest="last", type=int, metavar="N", help="only the newest N")
+    parser.add_argument(
+        "--since",
+        metavar="TIME",
+        help="crashes at or after TIME: 2026-11-26, '2026-11-26 19:30', today, "
+        "yesterday, -2h, '1 week ago'",
+    )
+    parser.add_argument("--until", metavar="TIME", help="crashes at or before TIME")
+    parser.add_argument("--reason", metavar="R", help="Panic, Oops, Emergency, Shutdown, ...")
+    parser.add_argument("--backend", metavar="B", help="erst, efi, efi_pstore, ramoops, ...")
+    parser.add_argument("--kind", metavar="K", help="dmesg, console, pmsg, ftrace, ...")
+    parser.add_argument("--json", action="store_true", help="print the manifests as a JSON array")
+
+
+def verb_list(args: argparse.Namespace) -> int:
+    from pstore_archiver.query import Filters, render_table, select, table_rows
+
+    if args.last is not None and args.last < 0:
+        raise UsageError(f"-n {args.last}: expected a number of entries, 0 or more")
+    now = datetime.now(timezone.utc)
+    filters = Filters(
+        since=parse_since_until(args.since, "--since", now),
+        until=parse_since_until(args.until, "--until", now),
+        reason=args.reason,
+        backend=args.backend,
+        kind=args.kind,
+        last=args.last,
+    )
+    if filters.since and filters.until and filters.since > filters.until:
+        raise UsageError(f"--since {args.since!r} is after --until {args.until!r}")
+    _, archive = open_archive(args)
+    manifests = select([e.manifest for e in archive.entries()], filters)
+    if args.json:
+        print_json(manifests)
+    elif manifests:
+        width = shutil.get_terminal_size((200, 24)).columns if sys.stdout.isatty() else 10**6
+        print(render_table(table_rows(manifests), width))
+    else:
+        log.info("No archived entries match in %s.", archive.path)
+    return EXIT_OK if manifests else EXIT_LEFT_OR_NOTHING
+
+
+def add_entry_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "entry",
+        nargs="?",
+        metavar="ENTRY",
+        help="an entry id or a unique prefix of one (default: the newest)",
+    )
+
+
+def add_info_arguments(parser: argparse.ArgumentParser) -> None:
+    add_entry_argument(parser)
+    parser.add_argument("--json", action="store_true", help="print the manifest and more as JSON")
+    parser.add_argument(
+        "--lines",
+        type=int,
+        default=20,
+        metavar="N",
+        help="how many of the log's last lines to show (default: 20)",
+    )
+
+
+def entry_text(archive: Any, manifest: dict[str, Any]) -> bytes:
+    """The reassembled log of a dump, or the (single) record's bytes."""
+    from pstore_archiver.manifest import DMESG_NAME
+
+    folder = archive.path / manifest["id"]
+    if (folder / DMESG_NAME).exists():
+        return bytes((folder / DMESG_NAME).read_bytes())
+    records = manifest.get("records") or []
+    return b"".join((folder / r["name"]).read_bytes() for r in records)
+
+
+def verb_info(args: argparse.Namespace) -> int:
+    from pstore_archiver.analysis import analyze_log
+    from pstore_archiver.query import render_info, resolve
+
+    _, archive = open_archive(args)
+    entries = archive.entries()
+    manifest = resolve([e.manifest for e in entries], args.entry)
+    size = next(e.size_bytes for e in entries if e.entry_id == manifest["id"])
+    text = entry_text(archive, manifest).decode("utf-8", errors="replace")
+    trace = analyze_log(text).call_trace if manifest.get("kind") in ("dmesg", "console") else ()
+    tail = text.splitlines()[-args.lines :] if args.lines > 0 else []
+    signature = manifest.get("signature")
+    same = [
+        e.entry_id
+        for e in entries
+        if signature and e.manifest.get("signature") == signature and e.entry_id != manifest["id"]
+    ]
+    path = str(archive.path / manifest["id"])
+    if args.json:
+        print_json(
+            {
+                **manifest,
+                "path": path,
+                "size": size,
+                "call_trace": list(trace),
+                "same_signature": same,
+                "log_tail": tail,
+            }
+        )
+    else:
+        print(render_info(manifest, path, trace, tail, same, size))
+    return EXIT_OK
+
+
+def add_dump_arguments(parser: argparse.ArgumentParser) -> None:
+    add_entry_argument(parser)
+    parser.add_argument(
+        "-o", "--output", type=Path, metavar="FILE", help="write to FILE instead of standard output"
+    )
+
+
+def verb_dump(args: argparse.Namespace) -> int:
+    from pstore_archiver.query import resolve
+
+    _, archive = open_archive(args)
+    manifest = resolve([e.manifest for e in archive.entries()], args.entry)
+    data = entry_text(archive, manifest)
+    if args.output is None:
+        try:
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+        except BrokenPipeError:  # `pstore-archiver dump | head`
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    try:
+        args.output.write_bytes(data)
+    except OSError as e:
+        raise ArchiverError(f"{args.output}: cannot write: {describe_os_error(e)}") from e
+    log.info("Wrote %s (%d bytes) to %s.", manifest["id"], len(data), args.output)
+    return EXIT_OK
+
+
+# --- status, vacuum ----------------------------------------------------------------------
+
+
+def add_status_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print the status as JSON")
+
+
+def verb_status(args: argparse.Namespace) -> int:
+    from pstore_archiver.status import read_status, render_status
+
+    config, archive = open_archive(args)
+    status = read_status(config, archive)
+    if args.json:
+        print_json(status)
+    else:
+        print(render_status(status))
+    healthy = status["backend"] is not None and not status["store"]["records"]
+    return EXIT_OK if healthy else EXIT_LEFT_OR_NOTHING
+
+
+def add_vacuum_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-entries", type=int, metavar="N", help="keep at most N entries")
+    parser.add_argument("--max-use", metavar="SIZE", help="keep the archive under SIZE (e.g. 256M)")
+    parser.add_argument("--max-age", metavar="AGE", help="remove entries older than AGE (e.g. 90d)")
+    parser.add_argument("--dry-run", action="store_true", help="list what would be removed")
+
+
+def vacuum_limits(args: argparse.Namespace, config: Any) -> Any:
+    from pstore_archiver.service import limits_of
+    from pstore_archiver.units import parse_duration, parse_size
+
+    limits = limits_of(config)
+    try:
+        if args.max_entries is not None:
+            if args.max_entries < 0:
+                raise ValueError(f"expected 0 or more, got {args.max_entries}")
+            limits = replace(limits, max_entries=args.max_entries)
+        if args.max_use is not None:
+            limits = replace(limits, max_use_bytes=parse_size(args.max_use))
+        if args.max_age is not None:
+            limits = replace(limits, max_age_seconds=parse_duration(args.max_age))
+    except ValueError as e:
+        raise UsageError(f"vacuum: {e}") from e
+    return limits
+
+
+def verb_vacuum(args: argparse.Namespace) -> int:
+    from pstore_archiver.journal import Sink
+    from pstore_archiver.service import apply_retention, plan_retention
+
+    config, archive = open_archive(args)
+    limits = vacuum_limits(args, config)
+    now_s = time.time()
+    if not archive.path.is_dir():
+        log.info("No archive at %s: nothing to remove.", archive.path)
+        return EXIT_OK
+    if args.dry_run:
+        removals = plan_retention(archive, limits, set(), now_s)
+    else:
+        # stdout lists each removal; without journald, don't repeat them on stderr
+        sink = Sink(use_journal=config.journal_enabled, stream=io.StringIO())
+        with archive.locked(create=False) as archive_fd:
+            removals = apply_retention(archive, archive_fd, limits, set(), sink, now_s)
+    verb = "would remove" if args.dry_run else "removed"
+    for removal in removals:
+        print(f"{verb} {removal.entry_id} ({removal.size_bytes} bytes): {removal.reason}")
+    if not removals:
+        log.info("Nothing to remove: the archive is within its limits.")
+    return EXIT_OK
+
+
 VERBS = (
     Verb("run", verb_run, "Archive every record in the store", add_run_arguments),
-    Verb("config", verb_config, "Show the effective configuration", add_config_arguments),
+    Verb("list", verb_list, "List archived entries, newest last", add_list_arguments),
+    Verb(
+        "info",
+        verb_info,
+        "Show one entry: metadata, summary, call trace, log tail",
+        add_info_arguments,
+    ),
+    Verb(
+        "dump",
+        verb_dump,
+        "Write an entry's reassembled log (raw bytes for other records)",
+        add_dump_arguments,
+    ),
+    Verb(
+        "status",
+        verb_status,
+        "Show the backend, records waiting in the store, and the archive",
+        add_status_arguments,
+    ),
+    Verb(
+        "vacuum",
+        verb_vacuum,
+        "Remove the oldest entries until the retention limits hold",
+        add_vacuum_arguments,
+    ),
+    Verb(
+        "config",
+        verb_config,
+        "Show the effective configuration and where each value comes from",
+        add_config_arguments,
+    ),
 )
 VERBS_BY_NAME = {verb.name: verb for verb in VERBS}
 

@@ -7,6 +7,7 @@ entry holding it is durable in the archive, and journald hears of an entry only 
 from __future__ import annotations
 
 import logging
+import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,10 +25,13 @@ from pstore_archiver.manifest import (
     MANIFEST_NAME,
     Origin,
     build_manifest,
+    format_time_ns,
+    parse_time,
     render_manifest,
     sha256_hex,
 )
 from pstore_archiver.records import Record, parse_record
+from pstore_archiver.retention import Candidate, Limits, Removal, select_removals
 from pstore_archiver.store import Store
 
 log = logging.getLogger("pstore-archiver")
@@ -51,6 +55,7 @@ class RunReport:
     unlinked: list[str] = field(default_factory=list)
     already_archived: list[str] = field(default_factory=list)
     left: list[dict[str, str]] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
     bytes_freed: int = 0
     error: str | None = None
 
@@ -64,6 +69,7 @@ class RunReport:
             "records_unlinked": self.unlinked,
             "records_already_archived": self.already_archived,
             "records_left": self.left,
+            "entries_removed": self.removed,
             "bytes_freed": self.bytes_freed,
             "error": self.error,
         }
@@ -112,8 +118,69 @@ def run_once(config: Config, options: RunOptions, sink: Sink, origin: Origin) ->
         for name in archive.remove_staging(archive_fd):
             log.info("%s: removed %s left by an interrupted run", archive.path, name)
         _archive_all(store, archive, archive_fd, options, sink, origin, report)
+        created = {entry["id"] for entry in report.entries}
+        removals = apply_retention(
+            archive, archive_fd, limits_of(config), created, sink, origin.archived_at_ns / 1e9
+        )
+        report.removed = [r.entry_id for r in removals]
+        archive.write_last_run(
+            {"finished_at": format_time_ns(origin.archived_at_ns), **report.to_json()}
+        )
     _send_summary(sink, report)
     return report
+
+
+def limits_of(config: Config) -> Limits:
+    return Limits(
+        max_entries=config.max_entries,
+        max_use_bytes=config.max_use_bytes,
+        keep_free_bytes=config.keep_free_bytes,
+        max_age_seconds=config.max_age_seconds,
+    )
+
+
+def free_bytes(path: Path) -> int:
+    info = os.statvfs(path)
+    return info.f_bavail * info.f_frsize
+
+
+def plan_retention(
+    archive: Archive, limits: Limits, protected: set[str], now_s: float
+) -> list[Removal]:
+    candidates = [
+        Candidate(
+            entry.entry_id,
+            parse_time(str(entry.manifest.get("crash_time"))).timestamp(),
+            entry.size_bytes,
+            entry.entry_id in protected,
+        )
+        for entry in archive.entries()
+    ]
+    return select_removals(candidates, limits, free_bytes(archive.path), now_s)
+
+
+def apply_retention(
+    archive: Archive,
+    archive_fd: int,
+    limits: Limits,
+    protected: set[str],
+    sink: Sink,
+    now_s: float,
+) -> list[Removal]:
+    """Remove what the limits ask for, oldest first, never `protected` (this run's)."""
+    removals = plan_retention(archive, limits, protected, now_s)
+    for removal in removals:
+        archive.remove_entry(archive_fd, removal.entry_id)
+        sink.send(
+            MessageId.entry_removed,
+            6,
+            f"Removed {removal.entry_id} from {archive.path}: {removal.reason}",
+            {
+                Field.entry: removal.entry_id,
+                Field.archive_path: str(archive.path / removal.entry_id),
+            },
+        )
+    return removals
 
 
 def _scan(store: Store, report: RunReport) -> list[Record]:

@@ -15,5 +15,9 @@ def no_host_journal(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator
     check journald itself run the program against a private journald (tests/journald.py)."""
     monkeypatch.setattr(journal, "JOURNAL_SOCKET", str(tmp_path / "no-journald-here"))
     monkeypatch.delenv("JOURNAL_STREAM", raising=False)
-    monkeypatch.setenv("PSTORE_ARCHIVER_CONFIG", str(tmp_path / "no-config.toml"))
+    # keep_free (default 1G) would make retention remove entries on a nearly full test
+    # machine; the retention tests set every limit themselves.
+    config = tmp_path / "test-config.toml"
+    config.write_text("[retention]\nkeep_free = 0\n")
+    monkeypatch.setenv("PSTORE_ARCHIVER_CONFIG", str(config))
     yield

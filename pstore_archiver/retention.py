@@ -1,0 +1,65 @@
+"""Pure: which entries retention removes (DESIGN §6), oldest first."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_entries: int = 0  # 0 = no limit, for all four
+    max_use_bytes: int = 0
+    keep_free_bytes: int = 0
+    max_age_seconds: int = 0
+
+
+@dataclass(frozen=True)
+class Candidate:
+    entry_id: str
+    crash_time_s: float
+    size_bytes: int
+    protected: bool = False  # created by the current run: never removed
+
+
+@dataclass(frozen=True)
+class Removal:
+    entry_id: str
+    size_bytes: int
+    reason: str  # which limit asked for it
+
+
+def select_removals(
+    entries: Sequence[Candidate], limits: Limits, free_bytes: int, now_s: float
+) -> list[Removal]:
+    """The entries to remove so that every limit holds, oldest (by crash time) first.
+    Limits that protected entries alone break are left broken rather than touch them."""
+    ordered = sorted(entries, key=lambda e: (e.crash_time_s, e.entry_id))
+    count = len(ordered)
+    used = sum(e.size_bytes for e in ordered)
+    removals: list[Removal] = []
+    for entry in ordered:
+        if entry.protected:
+            continue
+        reason = _broken_limit(entry, limits, count, used, free_bytes, now_s)
+        if reason is None:
+            continue
+        removals.append(Removal(entry.entry_id, entry.size_bytes, reason))
+        count -= 1
+        used -= entry.size_bytes
+        free_bytes += entry.size_bytes
+    return removals
+
+
+def _broken_limit(
+    entry: Candidate, limits: Limits, count: int, used: int, free: int, now_s: float
+) -> str | None:
+    if limits.max_age_seconds and now_s - entry.crash_time_s > limits.max_age_seconds:
+        return f"older than max_age ({limits.max_age_seconds}s)"
+    if limits.max_entries and count > limits.max_entries:
+        return f"more than max_entries ({limits.max_entries})"
+    if limits.max_use_bytes and used > limits.max_use_bytes:
+        return f"archive uses more than max_use ({limits.max_use_bytes} bytes)"
+    if limits.keep_free_bytes and free < limits.keep_free_bytes:
+        return f"less than keep_free ({limits.keep_free_bytes} bytes) free"
+    return None

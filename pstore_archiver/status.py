@@ -1,0 +1,131 @@
+"""`status`: is pstore working, is anything waiting, how full is the archive."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pstore_archiver.archive import Archive
+from pstore_archiver.config import Config
+from pstore_archiver.store import BACKEND_PARAMETER, read_backend
+from pstore_archiver.units import format_size
+
+MOUNTINFO = "/proc/self/mountinfo"
+NO_BACKEND_ADVICE = (
+    "No pstore backend is registered, so the next crash will not be recorded. "
+    "On UEFI machines load efi_pstore (modprobe efi_pstore); on servers enable ACPI APEI/ERST "
+    "in the firmware (and do not boot with erst_disable); on boards with reserved RAM "
+    "configure ramoops (ramoops.mem_address=, ramoops.mem_size=) or pstore_blk; "
+    "pstore.backend=NAME on the kernel command line picks one."
+)
+
+
+def filesystem_type(path: Path, mountinfo: str = MOUNTINFO) -> str | None:
+    """The type of the file system mounted exactly at `path`, or None."""
+    target = os.path.realpath(path)
+    found = None
+    try:
+        with open(mountinfo, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                fields = line.split()
+                if len(fields) > 4 and fields[4] == target and " - " in line:
+                    found = line.split(" - ", 1)[1].split()[0]  # the last mount wins
+    except OSError:
+        return None
+    return found
+
+
+def pending_records(store: Path) -> list[dict[str, Any]]:
+    """Names and sizes of what waits in the store, without reading it."""
+    try:
+        names = sorted(os.listdir(store))
+    except OSError:
+        return []
+    records = []
+    for name in names:
+        try:
+            size = os.lstat(store / name).st_size
+        except OSError:
+            continue  # gone meanwhile
+        records.append({"name": name, "size": size})
+    return records
+
+
+def read_status(config: Config, archive: Archive) -> dict[str, Any]:
+    backend = read_backend()
+    waiting = pending_records(config.source_path)
+    entries = archive.entries() if archive.path.is_dir() else []
+    try:
+        info = os.statvfs(archive.path)
+        free: int | None = info.f_bavail * info.f_frsize
+    except OSError:
+        free = None
+    return {
+        "backend": backend,
+        "backend_parameter": BACKEND_PARAMETER,
+        "advice": None if backend else NO_BACKEND_ADVICE,
+        "store": {
+            "path": str(config.source_path),
+            "exists": config.source_path.is_dir(),
+            "filesystem": filesystem_type(config.source_path),
+            "records": waiting,
+            "bytes": sum(r["size"] for r in waiting),
+        },
+        "archive": {
+            "path": str(archive.path),
+            "exists": archive.path.is_dir(),
+            "entries": len(entries),
+            "bytes": sum(e.size_bytes for e in entries),
+            "free_bytes": free,
+            "newest": entries[-1].entry_id if entries else None,
+        },
+        "retention": config.as_dict()["retention"],
+        "last_run": archive.read_last_run() if archive.path.is_dir() else None,
+    }
+
+
+def render_status(status: dict[str, Any]) -> str:
+    store, archive = status["store"], status["archive"]
+    if status["backend"]:
+        backend = f"{status['backend']} (registered)"
+    else:
+        backend = f"none ({status['backend_parameter']} says (null))\n  {status['advice']}"
+    if not store["exists"]:
+        mounted = "missing"
+    elif store["filesystem"] == "pstore":
+        mounted = "pstore mounted"
+    else:
+        mounted = f"not a pstore mount ({store['filesystem'] or 'a plain directory'})"
+    waiting = store["records"]
+    lines = [
+        f"Backend: {backend}",
+        f"Store:   {store['path']} ({mounted})",
+        f"Waiting: {len(waiting)} records, {format_size(store['bytes'])}"
+        + ("  (run: pstore-archiver run)" if waiting else ""),
+        *(f"           {r['name']} ({r['size']} bytes)" for r in waiting[:10]),
+    ]
+    if len(waiting) > 10:
+        lines.append(f"           ... and {len(waiting) - 10} more")
+    free = archive["free_bytes"]
+    lines += [
+        f"Archive: {archive['path']}" + ("" if archive["exists"] else " (not created yet)"),
+        f"         {archive['entries']} entries, {format_size(archive['bytes'])}, "
+        + (f"{format_size(free)} free on its file system" if free is not None else "free unknown"),
+        "Limits:  " + ", ".join(f"{k}={v}" for k, v in status["retention"].items()),
+        "Last run: " + _last_run_text(status["last_run"]),
+    ]
+    return "\n".join(lines)
+
+
+def _last_run_text(last: dict[str, Any] | None) -> str:
+    if last is None:
+        return "none recorded"
+    left = last.get("records_left") or []
+    outcome = f"{len(left)} records left in the store" if left else "everything archived"
+    if last.get("error"):
+        outcome = f"failed: {last['error']}"
+    return (
+        f"{last.get('finished_at')}: {len(last.get('entries') or [])} entries created, "
+        f"{len(last.get('records_archived') or [])} records archived, {outcome}"
+    )
