@@ -53,8 +53,8 @@ _PREFIX_RE = re.compile(_PREFIX)
 _MAX_LINE = 1024
 
 _PANIC = "Kernel panic - not syncing: "
-# How the message of each line of interest starts; the first kind that fits wins.
-_LINE_KINDS = (
+# How the message of a line that reports a crash starts; the first kind that fits wins.
+_EVENT_STARTS = (
     ("panic", re.escape(_PANIC)),
     ("hung", r"INFO: task .{1,64}?:[0-9]{1,10} (?:blocked|can't die) for more than "),
     ("hardlockup", r"(?:(?:NMI )?watchdog: )?Watchdog detected hard LOCKUP on cpu"),
@@ -67,19 +67,24 @@ _LINE_KINDS = (
         r"Internal error: |Oops(?::| - )"
         r"|[a-z][a-z0-9 ,()-]{0,100}(?:0x[0-9a-f]{1,16})?: [0-9a-f]{4} \[#[0-9]{1,10}\]",
     ),
-    ("warning", r"WARNING: |UBSAN: "),
+    # __warn(): `WARNING: CPU: 0 PID: 1 at f.c:1 sym`, 3.x `WARNING: at f.c:1 sym()`, newest
+    # `WARNING: f.c:1 at sym, CPU#0: x/1`; not boot notes such as `WARNING: Unprivileged eBPF`.
+    ("warning", r"WARNING: (?:CPU: |at |[^ ]{1,200}:[0-9]{1,10} at )|UBSAN: \S{1,100} in "),
     ("rcu", r"(?:rcu: )?INFO: rcu_\w{1,32} (?:self-)?detected stall"),
     ("hwerror", r"(?:mce: |\{[0-9]{1,5}\})?\[Hardware Error\]: "),
+)
+# How the other lines of interest start.
+_DETAIL_STARTS = (
     ("trace", r"(?:Call [Tt]race|Backtrace):[ \t]*\r?$"),
     ("task", r"CPU: |Pid: |Not tainted|Tainted: "),
     ("hardware", r"Hardware name: "),
     ("version", r"Linux version "),
     ("ip", r"(?:[ER]?IP:?|NIP|e?pc ?:|(?:PC|EIP|RIP) is at) "),
 )
-_EVENT_KINDS = frozenset(kind for kind, _ in _LINE_KINDS[:9])
+_EVENT_KINDS = frozenset(kind for kind, _ in _EVENT_STARTS)
 _LINE = re.compile(
     rf"^(?=[^\n]){_PREFIX}[ \t]*(?:"  # the lookahead skips empty lines quickly
-    + "|".join(f"(?P<{kind}>{start})" for kind, start in _LINE_KINDS)
+    + "|".join(f"(?P<{kind}>{start})" for kind, start in _EVENT_STARTS + _DETAIL_STARTS)
     + ")",
     re.MULTILINE,
 )
@@ -202,7 +207,7 @@ class Analysis:
 
 
 class _Line(NamedTuple):
-    kind: str  # a kind from _LINE_KINDS
+    kind: str  # a kind from _EVENT_STARTS or _DETAIL_STARTS
     start: int  # offset of its message (after prefix and indentation) in the text
 
 
@@ -265,22 +270,19 @@ def _message_at(text: str, start: int) -> str:
 def _last_event(text: str, lines: Sequence[_Line]) -> _Event | None:
     event: _Event | None = None
     for index, line in enumerate(lines):
-        if line.kind not in _EVENT_KINDS and line.kind != "trace":
-            continue
-        if event is None or not _joins(event, line, text):
-            if line.kind != "trace":
+        if line.kind == "trace":
+            if event is not None and event.trace is None:
+                event.trace = index
+        elif line.kind in _EVENT_KINDS:
+            if event is not None and _continues(event, line, text):
+                event.has_die = event.has_die or line.kind == "die"
+            else:
                 event = _Event(index, line.kind, has_die=line.kind == "die")
-        elif line.kind == "die":
-            event.has_die = True
-        elif line.kind == "trace" and event.trace is None:
-            event.trace = index
     return event
 
 
-def _joins(event: _Event, line: _Line, text: str) -> bool:
-    """Whether this line belongs to the event before it (see the module docstring)."""
-    if line.kind == "trace":
-        return True
+def _continues(event: _Event, line: _Line, text: str) -> bool:
+    """Whether this crash line is part of the event before it (see the module docstring)."""
     if line.kind == "die":
         return event.kind == "bug" and not event.has_die and event.trace is None
     if line.kind == "hwerror":
@@ -385,7 +387,7 @@ def _context(
     version = _first(text, boot[:1], "version", _VERSION)
     task = _first(text, head, "task", _TASK) or _last(text, boot, "task", _TASK)
     hardware = _first(text, head, "hardware", _HARDWARE) or _last(text, boot, "hardware", _HARDWARE)
-    release = (task and task["release"]) or (version and version["release"])
+    release = (task["release"] if task else None) or (version["release"] if version else None)
     return release, _taint_flags(task), hardware["hardware"].strip() if hardware else None
 
 

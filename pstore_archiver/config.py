@@ -1,12 +1,17 @@
 """Load /etc/pstore-archiver.toml and its drop-ins into a `Config` (DESIGN §6).
 
-The files are merged key by key (later drop-ins win), the command-line overrides are
-applied, and the result is validated by the pydantic models in `config_model`, which are
-imported only when a file or override exists.  Every problem names the file and key.
+The files are merged key by key (later drop-ins win) and validated by the pydantic models
+in `config_model`; the command-line overrides are applied after.  pydantic is the slowest
+import of the package, so it is imported only when a file sets a key, and the validated
+result is cached in $CACHE_DIRECTORY (systemd's CacheDirectory=) keyed by the files'
+identity, so the boot run validates again only when a file changed.  Every problem names
+the file and key.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import sys
 from collections.abc import Mapping
@@ -14,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pstore_archiver import __version__
 from pstore_archiver.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -138,15 +144,64 @@ def load_config(
     main = main_config_path(explicit, environ)
     if explicit is not None and not main.exists():
         raise ConfigError(f"{main}: no such configuration file")
-    layers = [(str(path), read_toml(path)) for path in config_files(main)]
-    if overrides:
-        layers.append(("(command line)", {s: dict(k) for s, k in overrides.items()}))
-    raw, origins = merge(layers)
+    files = config_files(main)
+    cache = ValidatedCache(environ.get("CACHE_DIRECTORY"), files)
+    cached = cache.load()
+    if cached is not None:
+        values, origins = cached
+    else:
+        raw, origins = merge([(str(path), read_toml(path)) for path in files])
+        values = _validate(raw, origins) if raw else DEFAULTS
+        cache.store(values, origins)
+    if overrides:  # paths from argparse: nothing for pydantic to check
+        values = {
+            section: {**keys, **overrides.get(section, {})} for section, keys in values.items()
+        }
+        origins.update(
+            {f"{s}.{k}": "(command line)" for s, keys in overrides.items() for k in keys}
+        )
     all_origins = {f"{s}.{k}": DEFAULT_ORIGIN for s, keys in DEFAULTS.items() for k in keys}
     all_origins.update((key, file) for key, file in origins.items() if "." in key)
-    if not raw:
-        return config_from_dict(DEFAULTS, all_origins)
-    return config_from_dict(_validate(raw, origins), all_origins)
+    return config_from_dict(values, all_origins)
+
+
+class ValidatedCache:
+    """The validated values of a set of files, reused while none of them changed."""
+
+    NAME = "config.json"
+
+    def __init__(self, directory: str | None, files: list[Path]) -> None:
+        self.path = Path(directory.split(":")[0]) / self.NAME if directory else None
+        self.key = [_identity(path) for path in files]
+
+    def load(self) -> tuple[dict[str, Any], dict[str, str]] | None:
+        if self.path is None or not self.key:
+            return None
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                document = json.load(f)
+            if document["key"] == self.key and document["version"] == __version__:
+                return document["values"], document["origins"]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        return None
+
+    def store(self, values: Mapping[str, Any], origins: Mapping[str, str]) -> None:
+        if self.path is None or not self.key:
+            return
+        document = {"version": __version__, "key": self.key, "values": values, "origins": origins}
+        temporary = self.path.with_name(f"{self.NAME}.{os.getpid()}")
+        try:
+            temporary.write_text(json.dumps(document), encoding="utf-8")
+            os.replace(temporary, self.path)
+        except OSError:  # only a cache: the next run validates again
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+
+
+def _identity(path: Path) -> list[Any]:
+    info = path.stat()
+    return [str(path), info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns]
 
 
 def _validate(raw: dict[str, Any], origins: Mapping[str, str]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ def no_host_journal(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator
     check journald itself run the program against a private journald (tests/journald.py)."""
     monkeypatch.setattr(journal, "JOURNAL_SOCKET", str(tmp_path / "no-journald-here"))
     monkeypatch.delenv("JOURNAL_STREAM", raising=False)
+    monkeypatch.delenv("CACHE_DIRECTORY", raising=False)
     # keep_free (default 1G) would make retention remove entries on a nearly full test
     # machine; the retention tests set every limit themselves.
     config = tmp_path / "test-config.toml"

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,9 +21,19 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.mark.parametrize(
     "raw, size",
-    [("0", 0), (1024, 1024), ("64K", 65536), ("256M", 256 << 20), ("1G", 1 << 30),
-     ("1.5K", 1536), ("2T", 2 << 40), (" 10 M ", 10 << 20), ("5MiB", 5 << 20), ("7kb", 7 << 10)],
-)  # fmt: skip
+    [
+        ("0", 0),
+        (1024, 1024),
+        ("64K", 65536),
+        ("256M", 256 << 20),
+        ("1G", 1 << 30),
+        ("1.5K", 1536),
+        ("2T", 2 << 40),
+        (" 10 M ", 10 << 20),
+        ("5MiB", 5 << 20),
+        ("7kb", 7 << 10),
+    ],
+)
 def test_parse_size(raw: str | int, size: int) -> None:
     assert parse_size(raw) == size
 
@@ -42,15 +55,31 @@ def test_parse_size_names_the_problem(raw: str | int, blamed: str) -> None:
 
 @pytest.mark.parametrize(
     "raw, seconds",
-    [("0", 0), (0, 0), ("90d", 90 * 86400), ("12h", 43200), ("30min", 1800), ("1w 2d", 9 * 86400),
-     ("45s", 45), ("3600", 3600), ("1y", 31557600)],
-)  # fmt: skip
+    [
+        ("0", 0),
+        (0, 0),
+        ("90d", 90 * 86400),
+        ("12h", 43200),
+        ("30min", 1800),
+        ("1w 2d", 9 * 86400),
+        ("45s", 45),
+        ("3600", 3600),
+        ("1y", 31557600),
+    ],
+)
 def test_parse_duration(raw: str | int, seconds: int) -> None:
     assert parse_duration(raw) == seconds
 
 
-@pytest.mark.parametrize("raw, blamed", [("3 fortnights", "unit 'fortnights'"), ("-1d", "negative"),
-                                         ("", "empty"), ("d", "not a duration")])  # fmt: skip
+@pytest.mark.parametrize(
+    "raw, blamed",
+    [
+        ("3 fortnights", "unit 'fortnights'"),
+        ("-1d", "negative"),
+        ("", "empty"),
+        ("d", "not a duration"),
+    ],
+)
 def test_parse_duration_names_the_problem(raw: str, blamed: str) -> None:
     with pytest.raises(ValueError, match=blamed):
         parse_duration(raw)
@@ -58,8 +87,12 @@ def test_parse_duration_names_the_problem(raw: str, blamed: str) -> None:
 
 def test_format_size() -> None:
     assert [format_size(n) for n in (0, 512, 2048, 256 << 20, 15 << 30)] == [
-        "0B", "512B", "2.0K", "256M", "15G",
-    ]  # fmt: skip
+        "0B",
+        "512B",
+        "2.0K",
+        "256M",
+        "15G",
+    ]
 
 
 def test_no_file_means_defaults(tmp_path: Path) -> None:
@@ -159,3 +192,48 @@ def test_config_verb_check_and_json(tmp_path: Path, capsys: pytest.CaptureFixtur
     path.write_text("[retention]\nbogus = 1\n")
     assert main(["--config", str(path), "config", "--check"]) == 78
     assert f"{path}: retention.bogus: unknown key" in capsys.readouterr().err
+
+
+def _pydantic_used(config: Path, cache: Path) -> bool:
+    """Load the configuration in a fresh interpreter; did it import the pydantic models?"""
+    code = (
+        "import sys; from pathlib import Path; from pstore_archiver.config import load_config; "
+        f"c = load_config(Path({str(config)!r})); assert c.max_use_bytes == 1 << 30, c; "
+        "print('pstore_archiver.config_model' in sys.modules)"
+    )
+    env = {**os.environ, "CACHE_DIRECTORY": str(cache)}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return result.stdout.strip() == "True"
+
+
+def test_validated_configuration_is_reused_until_a_file_changes(tmp_path: Path) -> None:
+    config = tmp_path / "pstore-archiver.toml"
+    config.write_text('[retention]\nmax_use = "1G"\n')
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    assert _pydantic_used(config, cache) is True
+    assert (cache / "config.json").exists()
+    assert _pydantic_used(config, cache) is False  # same files: the cached result
+    config.write_text('[retention]\nmax_use = "1024M"\n')
+    assert _pydantic_used(config, cache) is True  # changed: validated again
+    drop_ins = tmp_path / "pstore-archiver.toml.d"
+    drop_ins.mkdir()
+    (drop_ins / "x.toml").write_text("[retention]\nmax_entries = 3\n")
+    assert _pydantic_used(config, cache) is True  # a new drop-in: validated again
+
+
+def test_a_broken_file_is_never_served_from_the_cache(tmp_path: Path) -> None:
+    config = tmp_path / "pstore-archiver.toml"
+    config.write_text('[retention]\nmax_use = "1G"\n')
+    environ = {"CACHE_DIRECTORY": str(tmp_path)}
+    load_config(config, None, environ)
+    config.write_text("[retention]\nmax_use = 'bogus'\n")
+    with pytest.raises(ConfigError, match="retention.max_use"):
+        load_config(config, None, environ)

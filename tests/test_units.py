@@ -33,12 +33,20 @@ EXEC_START = "/usr/bin/pstore-archiver run"
 # message, and the catalog must use no other.
 CATALOG_FIELDS: dict[MessageId, frozenset[Field]] = {
     MessageId.dump_archived: frozenset(
-        {Field.entry, Field.reason, Field.dump_count, Field.backend, Field.archive_path}),
+        {Field.entry, Field.reason, Field.dump_count, Field.backend, Field.archive_path}
+    ),
     MessageId.record_archived: frozenset(
-        {Field.entry, Field.kind, Field.backend, Field.archive_path}),
-    MessageId.run_summary: frozenset({
-        Field.entries_created, Field.records_archived, Field.records_unlinked,
-        Field.records_left, Field.bytes_freed}),
+        {Field.entry, Field.kind, Field.backend, Field.archive_path}
+    ),
+    MessageId.run_summary: frozenset(
+        {
+            Field.entries_created,
+            Field.records_archived,
+            Field.records_unlinked,
+            Field.records_left,
+            Field.bytes_freed,
+        }
+    ),
     MessageId.records_kept: frozenset({Field.error}),
     MessageId.record_returned: frozenset({Field.entry}),
     MessageId.entry_removed: frozenset({Field.entry}),
@@ -52,8 +60,10 @@ def run(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
 
 
 def describe(result: subprocess.CompletedProcess[str]) -> str:
-    return (f"$ {' '.join(map(str, result.args))}\n-> exit {result.returncode}\n"
-            f"stdout:\n{result.stdout}stderr:\n{result.stderr}")
+    return (
+        f"$ {' '.join(map(str, result.args))}\n-> exit {result.returncode}\n"
+        f"stdout:\n{result.stdout}stderr:\n{result.stderr}"
+    )
 
 
 # --- unit files -------------------------------------------------------------------------------
@@ -104,8 +114,7 @@ def test_service_has_what_design_8_asks_for() -> None:
     # Requires= would fail us whenever the module is missing; Wants= is the point.
     assert not words(unit, "Unit", "Requires")
     assert {"shutdown.target", "systemd-pstore.service"} <= set(words(unit, "Unit", "Conflicts"))
-    assert {"systemd-pstore.service", "shutdown.target"} <= set(
-        words(unit, "Unit", "Before"))
+    assert {"systemd-pstore.service", "shutdown.target"} <= set(words(unit, "Unit", "Before"))
     assert last(unit, "Unit", "ConditionDirectoryNotEmpty") == "/sys/fs/pstore"
     assert last(unit, "Unit", "ConditionVirtualization") == "!container"
 
@@ -125,16 +134,36 @@ def test_service_may_write_to_the_store_and_the_archive_only() -> None:
     unit = parse_unit(SERVICE.read_text())
     service = unit["Service"]
     assert last(unit, "Service", "ProtectSystem") == "strict"
-    # StateDirectory= is writable under ProtectSystem=strict; the store is the one other path.
+    # StateDirectory= is writable under ProtectSystem=strict; the store is the one other path,
+    # besides the cache of the validated configuration (CacheDirectory=, no records in it).
     assert [p.lstrip("-") for p in words(unit, "Service", "ReadWritePaths")] == ["/sys/fs/pstore"]
-    for key in ("BindPaths", "RuntimeDirectory", "CacheDirectory", "LogsDirectory",
-                "ConfigurationDirectory", "ReadWriteDirectories"):
+    assert last(unit, "Service", "CacheDirectory") == "pstore-archiver"
+    for key in (
+        "BindPaths",
+        "RuntimeDirectory",
+        "LogsDirectory",
+        "ConfigurationDirectory",
+        "ReadWriteDirectories",
+    ):
         assert key not in service, f"{key}= would open another writable path"
-    for key in ("ProtectHome", "PrivateTmp", "PrivateNetwork", "PrivateDevices",
-                "NoNewPrivileges", "ProtectKernelTunables",
-                "ProtectKernelModules", "ProtectKernelLogs", "ProtectControlGroups",
-                "ProtectClock", "ProtectHostname", "RestrictNamespaces", "RestrictRealtime",
-                "RestrictSUIDSGID", "LockPersonality", "MemoryDenyWriteExecute"):
+    for key in (
+        "ProtectHome",
+        "PrivateTmp",
+        "PrivateNetwork",
+        "PrivateDevices",
+        "NoNewPrivileges",
+        "ProtectKernelTunables",
+        "ProtectKernelModules",
+        "ProtectKernelLogs",
+        "ProtectControlGroups",
+        "ProtectClock",
+        "ProtectHostname",
+        "RestrictNamespaces",
+        "RestrictRealtime",
+        "RestrictSUIDSGID",
+        "LockPersonality",
+        "MemoryDenyWriteExecute",
+    ):
         assert last(unit, "Service", key) == "yes", key
     assert words(unit, "Service", "RestrictAddressFamilies") == ["AF_UNIX"]
     assert last(unit, "Service", "CapabilityBoundingSet") == ""
@@ -166,6 +195,7 @@ def test_unit_parser_sees_resets_and_repeats() -> None:
 
 
 # --- systemd-analyze verify -------------------------------------------------------------------
+
 
 def stand_in_executable() -> Path:
     """An existing executable for ExecStart=: verify refuses a unit whose binary is missing,
@@ -213,11 +243,13 @@ def verify(systemd_analyze: str, units: list[Path]) -> Verdict:
     names one of our units also counts, in case a warning ever stops setting the exit code;
     other lines are about system units we do not own and only show in the failure text.
     """
-    result = run([systemd_analyze, "verify", "--man=no", "--recursive-errors=no",
-                  *map(str, units)])
+    result = run([systemd_analyze, "verify", "--man=no", "--recursive-errors=no", *map(str, units)])
     names = {u.name for u in units} | {str(u.parent) for u in units}
-    ours = [line for line in (result.stdout + result.stderr).splitlines()
-            if any(name in line for name in names)]
+    ours = [
+        line
+        for line in (result.stdout + result.stderr).splitlines()
+        if any(name in line for name in names)
+    ]
     return Verdict(result, ours)
 
 
@@ -239,15 +271,19 @@ def test_systemd_analyze_verify_accepts_the_units(systemd_analyze: str, tmp_path
     assert verdict.clean, describe(verdict.result)
 
 
-@pytest.mark.parametrize("unit, old, new", [
-    ("pstore-archiver.service", "ProtectHome=yes", "ProtectHomme=yes"),         # unknown key
-    ("pstore-archiver.service", "ProtectSystem=strict", "ProtectSystem=stricter"),  # bad value
-    ("pstore-archiver.service", "TimeoutStartSec=2min", "TimeoutStartSec=2mins"),
-    ("pstore-archiver.timer", "OnBootSec=10min", "OnBootSec=tenmin"),
-    ("pstore-archiver.timer", "OnCalendar=daily", "OnCalendar=dayly"),
-])
+@pytest.mark.parametrize(
+    "unit, old, new",
+    [
+        ("pstore-archiver.service", "ProtectHome=yes", "ProtectHomme=yes"),  # unknown key
+        ("pstore-archiver.service", "ProtectSystem=strict", "ProtectSystem=stricter"),  # bad value
+        ("pstore-archiver.service", "TimeoutStartSec=2min", "TimeoutStartSec=2mins"),
+        ("pstore-archiver.timer", "OnBootSec=10min", "OnBootSec=tenmin"),
+        ("pstore-archiver.timer", "OnCalendar=daily", "OnCalendar=dayly"),
+    ],
+)
 def test_systemd_analyze_verify_rejects_a_broken_unit(
-        systemd_analyze: str, tmp_path: Path, unit: str, old: str, new: str) -> None:
+    systemd_analyze: str, tmp_path: Path, unit: str, old: str, new: str
+) -> None:
     verdict = verify(systemd_analyze, copy_units(tmp_path, {unit: (old, new)}))
     # Both signals must fire: the exit status and a line that blames the broken file.
     assert verdict.result.returncode != 0, describe(verdict.result)
@@ -285,9 +321,11 @@ def parse_catalog(text: str) -> list[CatalogEntry]:
             before = lines[number - 2] if number > 1 else ""
             after = next((a for a in lines[number:] if not a.startswith(("#", ";"))), "")
             assert before == "" or before.startswith(("#", ";")), (
-                f"line {number}: a comment inside an entry would vanish from its text")
+                f"line {number}: a comment inside an entry would vanish from its text"
+            )
             assert after == "" or after.startswith("-- "), (
-                f"line {number}: a comment inside an entry would vanish from its text")
+                f"line {number}: a comment inside an entry would vanish from its text"
+            )
             found = re.fullmatch(r"# MessageId\.(\w+)", line)
             name = found.group(1) if found else name
             continue
@@ -303,7 +341,8 @@ def parse_catalog(text: str) -> list[CatalogEntry]:
         elif in_headers and line:
             key, sep, value = line.partition(": ")
             assert sep and re.fullmatch(r"[A-Za-z-]+", key), (
-                f"line {number}: {line!r} is not a 'Key: value' header")
+                f"line {number}: {line!r} is not a 'Key: value' header"
+            )
             entries[-1].headers[key] = value
         else:
             in_headers = False
@@ -334,8 +373,10 @@ def test_catalog_entries_have_subject_origin_and_body() -> None:
 
 
 def test_catalog_uses_the_fields_its_messages_carry() -> None:
-    used = {entry.id: set(VARIABLE.findall("\n".join([*entry.headers.values(), entry.body])))
-            for entry in catalog()}
+    used = {
+        entry.id: set(VARIABLE.findall("\n".join([*entry.headers.values(), entry.body])))
+        for entry in catalog()
+    }
     assert used == {m.value: {f.value for f in fields} for m, fields in CATALOG_FIELDS.items()}
 
 
@@ -350,16 +391,29 @@ def test_catalog_tells_what_to_run() -> None:
     assert "(null)" in text[MessageId.no_backend]
 
 
-@pytest.mark.parametrize("old, new, blamed", [
-    ("-- b0aebd4f71ca4c539118ff413eb261df", "-- b0aebd4f71ca4c539118ff413eb261dZ",
-     "is not '-- <32 hex digits>'"),
-    ("\nThe persistent storage backend", "\n# The persistent storage backend",
-     "a comment inside an entry"),
-    ("Defined-By: pstore-archiver\n", "Defined-By: pstore-archiver\nNo colon\n",
-     "'No colon' is not a 'Key: value' header"),
-])
+@pytest.mark.parametrize(
+    "old, new, blamed",
+    [
+        (
+            "-- b0aebd4f71ca4c539118ff413eb261df",
+            "-- b0aebd4f71ca4c539118ff413eb261dZ",
+            "is not '-- <32 hex digits>'",
+        ),
+        (
+            "\nThe persistent storage backend",
+            "\n# The persistent storage backend",
+            "a comment inside an entry",
+        ),
+        (
+            "Defined-By: pstore-archiver\n",
+            "Defined-By: pstore-archiver\nNo colon\n",
+            "'No colon' is not a 'Key: value' header",
+        ),
+    ],
+)
 def test_catalog_parser_rejects_what_journalctl_would_take_silently(
-        old: str, new: str, blamed: str) -> None:
+    old: str, new: str, blamed: str
+) -> None:
     text = CATALOG.read_text()
     assert old in text
     with pytest.raises(AssertionError, match=re.escape(blamed)):
@@ -384,13 +438,15 @@ def update_catalog(journalctl: str, root: Path, text: str) -> subprocess.Complet
 
 
 def test_journalctl_compiles_the_catalog_and_lists_every_subject(
-        journalctl: str, tmp_path: Path) -> None:
+    journalctl: str, tmp_path: Path
+) -> None:
     compiled = update_catalog(journalctl, tmp_path, CATALOG.read_text())
     assert compiled.returncode == 0 and not compiled.stderr, describe(compiled)
     listed = run([journalctl, f"--root={tmp_path}", "--list-catalog"])
     assert listed.returncode == 0, describe(listed)
     assert sorted(listed.stdout.splitlines()) == sorted(
-        f"{entry.id} pstore-archiver: {entry.headers['Subject']}" for entry in catalog())
+        f"{entry.id} pstore-archiver: {entry.headers['Subject']}" for entry in catalog()
+    )
 
 
 def test_journalctl_shows_the_entry_text_as_written(journalctl: str, tmp_path: Path) -> None:
