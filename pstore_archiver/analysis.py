@@ -124,13 +124,16 @@ _TASK = re.compile(
 _HARDWARE = re.compile(r"Hardware name: (?P<hardware>[^\n]{1,1000})")
 _VERSION = re.compile(r"Linux version (?P<release>[^\s(]{1,200})")
 
-_FRAME = re.compile(r"(?:\[<?[0-9a-f]+>?\] +)*(?P<unsure>\? )?" + _SYMBOL + r"(?P<rest>.*)")
+# What a frame line starts with: stack markers (<TASK>, </IRQ>, <NMI>, <#MC>) and, in old
+# formats, its addresses (x86 `[<ffffffff81234567>]`, powerpc `[c000000000123456]`).
+_FRAME_PREFIX = re.compile(r"(?:</?[A-Z#]{2,10}>[ \t]*|\[<?[0-9a-f]{1,16}>?\] *)*")
+_FRAME = re.compile(_SYMBOL + r"(?P<rest>.*)")
 # arm: `[<a>] (sym) from [<a>] (caller+0x../0x..)`, since 5.x ` sym [mod] from caller+0x..`.
 _ARM_FRAME = re.compile(
-    r"(?:\[<[0-9a-f]+>\] )?\(?(?P<name>[A-Za-z_.][\w.]*)(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?"
+    r"\(?(?P<name>[A-Za-z_.][\w.]*)(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?"
     r"(?: \[(?P<module>[\w-]+)\])?\)? from "
 )
-_STACK_MARKERS = re.compile(r"(?:</?[A-Z#]{2,10}>[ \t]*)+")  # <TASK>, </IRQ>, <NMI>, <#MC>
+# `? ` guesses, bare addresses, register dumps of an interrupted context, arm stack dumps.
 _NOT_A_FRAME = re.compile(r"\? |0x[0-9a-f]+$|(?:Code|PKRU|[A-Z][A-Z0-9]{1,3}): |Exception stack\(")
 
 # Frames that print the report, or where a task waits, rather than where the bug is.
@@ -239,14 +242,14 @@ def analyze_log(text: str) -> Analysis:
     lines = [_Line(m.lastgroup, m.start(m.lastgroup)) for m in _LINE.finditer(text) if m.lastgroup]
     event = _last_event(text, lines)
     if event is None:
-        release, tainted, hardware = _context(text, lines, [])
+        release, tainted, hardware = _context(text, lines, [], [])
         return Analysis(None, None, None, None, None, release, tainted, hardware, (), None)
     summary = _message_at(text, lines[event.first].start)
     head = lines[event.first : len(lines) if event.trace is None else event.trace]
     frames = [] if event.trace is None else _read_trace(text, lines[event.trace].start)
     function, module = _faulting_function(text, head, frames)
     process, pid = _process(text, head, summary if event.kind == "hung" else None)
-    release, tainted, hardware = _context(text, lines[: event.first], head)
+    release, tainted, hardware = _context(text, lines[: event.first], head, lines[event.first :])
     call_trace = tuple(frame.name for frame in frames)
     return Analysis(
         summary=summary,
@@ -322,19 +325,15 @@ def _read_trace(text: str, header: int) -> list[_Frame]:
     """The reliable frames of the call trace whose header line is at offset `header`."""
     frames: list[_Frame] = []
     for message in _messages_after(text, header):
-        markers = _STACK_MARKERS.match(message)
-        rest = message[markers.end() :] if markers else message
-        if markers and "</TASK>" in markers.group():
+        prefix = _FRAME_PREFIX.match(message)
+        rest = message[prefix.end() :] if prefix else message
+        if not message or (prefix and "</TASK>" in prefix.group()):
             break
-        if not rest:
-            if not message:
-                break
-            continue
-        if _NOT_A_FRAME.match(rest):  # `? ` guesses, bare addresses, registers, stack dumps
+        if not rest or _NOT_A_FRAME.match(rest):
             continue
         frame = _FRAME.match(rest)
         if frame:
-            if not frame["unsure"] and "(unreliable)" not in frame["rest"]:  # old x86, powerpc
+            if "(unreliable)" not in frame["rest"]:  # powerpc's `?`
                 frames.append(_Frame(frame["name"], frame["module"]))
             continue
         arm_frame = _ARM_FRAME.match(rest)
@@ -379,14 +378,21 @@ def _process(
 
 
 def _context(
-    text: str, before: Sequence[_Line], head: Sequence[_Line]
+    text: str, before: Sequence[_Line], head: Sequence[_Line], after: Sequence[_Line]
 ) -> tuple[str | None, str | None, str | None]:
-    """Kernel release, taint flags and hardware: the event's own, else the latest of its boot."""
+    """Kernel release, taint flags and hardware: the event's own, else the latest of its boot.
+
+    The hardware does not change within a boot, so it may also come from after the event.
+    """
     boots = [index for index, line in enumerate(before) if line.kind == "version"]
     boot = before[boots[-1] :] if boots else before  # from its `Linux version` line
     version = _first(text, boot[:1], "version", _VERSION)
     task = _first(text, head, "task", _TASK) or _last(text, boot, "task", _TASK)
-    hardware = _first(text, head, "hardware", _HARDWARE) or _last(text, boot, "hardware", _HARDWARE)
+    hardware = (
+        _first(text, head, "hardware", _HARDWARE)
+        or _last(text, boot, "hardware", _HARDWARE)
+        or _first(text, after, "hardware", _HARDWARE)
+    )
     release = (task["release"] if task else None) or (version["release"] if version else None)
     return release, _taint_flags(task), hardware["hardware"].strip() if hardware else None
 

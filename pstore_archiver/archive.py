@@ -96,6 +96,16 @@ def fsync_dir(dir_fd: int) -> None:
             raise
 
 
+def _entry_order(entry: StoredEntry) -> tuple[str, int, str]:
+    """Crash time, then the dump count (Oops#1 before Panic#2 of the same second)."""
+    count = entry.manifest.get("count")
+    return (
+        str(entry.manifest.get("crash_time")),
+        count if isinstance(count, int) else 0,
+        entry.entry_id,
+    )
+
+
 class Archive:
     """The archive directory (normally /var/lib/pstore-archiver)."""
 
@@ -213,7 +223,7 @@ class Archive:
                     fresh[entry_id] = loaded
         if fresh.keys() != index.keys():
             self._write_index(fresh)
-        return sorted(fresh.values(), key=lambda e: (str(e.manifest.get("crash_time")), e.entry_id))
+        return sorted(fresh.values(), key=_entry_order)
 
     def _load_entry(self, entry_id: str) -> StoredEntry | None:
         try:
