@@ -117,7 +117,7 @@ def run_once(config: Config, options: RunOptions, sink: Sink, origin: Origin) ->
     with archive.locked() as archive_fd:
         for name in archive.remove_staging(archive_fd):
             log.info("%s: removed %s left by an interrupted run", archive.path, name)
-        _archive_all(store, archive, archive_fd, options, sink, origin, report)
+        _Transaction(store, archive, archive_fd, options, sink, origin, report).archive_all()
         created = {entry["id"] for entry in report.entries}
         removals = apply_retention(
             archive, archive_fd, limits_of(config), created, sink, origin.archived_at_ns / 1e9
@@ -194,7 +194,8 @@ def _plan(store: Store, archive: Archive, report: RunReport) -> None:
     records = _scan(store, report)
     known = archive.known_records() if archive.path.is_dir() else {}
     new = [r for r in records if (r.name.name, sha256_hex(r.data)) not in known]
-    report.already_archived = [r.name.name for r in records if r not in new]
+    new_names = {r.name.name for r in new}
+    report.already_archived = [r.name.name for r in records if r.name.name not in new_names]
     taken = set(archive.entry_ids())
     for entry in group(new):
         entry_id = archive.unique_id(entry.base_id, taken)
@@ -214,127 +215,108 @@ def _entry_summary(entry_id: str, entry: Entry, path: Path) -> dict[str, Any]:
     }
 
 
-def _archive_all(
-    store: Store,
-    archive: Archive,
-    archive_fd: int,
-    options: RunOptions,
-    sink: Sink,
-    origin: Origin,
-    report: RunReport,
-) -> None:
-    records = _scan(store, report)
-    for bad in report.left:
-        sink.send(
-            MessageId.records_kept,
-            3,
-            f"{store.path / bad['name']}: kept in the store: {bad['reason']}",
-            {Field.records: bad["name"]},
-        )
-    known = archive.known_records()
-    new: list[Record] = []
-    for record in records:
-        previous = known.get((record.name.name, sha256_hex(record.data)))
-        if previous is None:
-            new.append(record)
-        else:
-            _handle_known(store, record, previous, options, sink, origin, report)
-    taken = set(archive.entry_ids())
-    entries = group(new)
-    for index, entry in enumerate(entries):
-        entry_id = archive.unique_id(entry.base_id, taken)
-        try:
-            _publish(archive, archive_fd, entry_id, entry, sink, origin, store, options, report)
-        except ArchiveUnwritable as e:
-            _keep_rest(store, entries[index:], str(e), sink, report)
+@dataclass
+class _Transaction:
+    """One locked run over the store: every step in the order DESIGN §1 promises."""
+
+    store: Store
+    archive: Archive
+    archive_fd: int
+    options: RunOptions
+    sink: Sink
+    origin: Origin
+    report: RunReport
+
+    def archive_all(self) -> None:
+        records = _scan(self.store, self.report)
+        for bad in self.report.left:
+            self.sink.send(
+                MessageId.records_kept,
+                3,
+                f"{self.store.path / bad['name']}: kept in the store: {bad['reason']}",
+                {Field.records: bad["name"]},
+            )
+        known = self.archive.known_records()
+        new: list[Record] = []
+        for record in records:
+            previous = known.get((record.name.name, sha256_hex(record.data)))
+            if previous is None:
+                new.append(record)
+            else:
+                self.handle_known(record, previous)
+        taken = set(self.archive.entry_ids())
+        entries = group(new)
+        for index, entry in enumerate(entries):
+            try:
+                self.publish(self.archive.unique_id(entry.base_id, taken), entry)
+            except ArchiveUnwritable as e:
+                self.keep(entries[index:], str(e))
+                return
+
+    def handle_known(self, record: Record, previous: KnownRecord) -> None:
+        """A record whose name and bytes are already archived: an interrupted run of this
+        boot, or a record the backend failed to erase (§3.6).  Never archived twice."""
+        self.report.already_archived.append(record.name.name)
+        if not self.options.unlink:
             return
+        if previous.boot_id != self.origin.boot_id:
+            self.sink.send(
+                MessageId.record_returned,
+                4,
+                f"{self.store.path / record.name.name} came back after being archived in "
+                f"{previous.entry_id} (the backend did not erase it); removing it again",
+                {Field.records: record.name.name, Field.entry: previous.entry_id},
+            )
+        self.unlink(record)
 
+    def publish(self, entry_id: str, entry: Entry) -> None:
+        """Durable first (archive.publish fsyncs), then unlink, then tell the journal."""
+        dmesg = render_dmesg(entry) if entry.is_dump else None
+        manifest = build_manifest(entry_id, entry, self.origin, analyze(entry, dmesg))
+        files = [NewFile(r.name.name, r.data, r.mtime_ns) for r in entry.records]
+        if dmesg is not None:
+            files.append(NewFile(DMESG_NAME, dmesg))
+        files.append(NewFile(MANIFEST_NAME, render_manifest(manifest)))
+        self.archive.publish(self.archive_fd, entry_id, files)
+        entry_path = self.archive.path / entry_id
+        self.report.entries.append(_entry_summary(entry_id, entry, entry_path))
+        self.report.archived.extend(r.name.name for r in entry.records)
+        if self.options.unlink:
+            for record in entry.records:
+                self.unlink(record)
+        text = None
+        if dmesg is not None and self.sink.attach_text:
+            text = journal.cut_to_newest(dmesg, self.sink.max_attach_bytes)
+        crash_time_usec = entry.crash_time_ns // 1000
+        journal.send_entry_archived(self.sink, manifest, str(entry_path), crash_time_usec, text)
 
-def _handle_known(
-    store: Store,
-    record: Record,
-    previous: KnownRecord,
-    options: RunOptions,
-    sink: Sink,
-    origin: Origin,
-    report: RunReport,
-) -> None:
-    """A record whose name and bytes are already archived: an interrupted run of this
-    boot, or a record the backend failed to erase (§3.6).  Never archived twice."""
-    report.already_archived.append(record.name.name)
-    if not options.unlink:
-        return
-    came_back = previous.boot_id != origin.boot_id
-    if came_back:
-        sink.send(
+    def unlink(self, record: Record) -> None:
+        error = self.store.unlink(record.name.name)
+        if error is None:
+            self.report.unlinked.append(record.name.name)
+            self.report.bytes_freed += len(record.data)
+            return
+        reason = f"archived, but unlink failed: {describe_os_error(error)}"
+        self.report.left.append({"name": record.name.name, "reason": reason})
+        self.sink.send(
             MessageId.record_returned,
             4,
-            f"{store.path / record.name.name} came back after being archived in "
-            f"{previous.entry_id} (the backend did not erase it); removing it again",
-            {Field.records: record.name.name, Field.entry: previous.entry_id},
+            f"{self.store.path / record.name.name}: {reason}; it stays in the store "
+            "and will not be archived again",
+            {Field.records: record.name.name},
         )
-    _unlink(store, record, sink, report)
 
-
-def _publish(
-    archive: Archive,
-    archive_fd: int,
-    entry_id: str,
-    entry: Entry,
-    sink: Sink,
-    origin: Origin,
-    store: Store,
-    options: RunOptions,
-    report: RunReport,
-) -> None:
-    dmesg = render_dmesg(entry) if entry.is_dump else None
-    manifest = build_manifest(entry_id, entry, origin, analyze(entry, dmesg))
-    files = [NewFile(r.name.name, r.data, r.mtime_ns) for r in entry.records]
-    if dmesg is not None:
-        files.append(NewFile(DMESG_NAME, dmesg))
-    files.append(NewFile(MANIFEST_NAME, render_manifest(manifest)))
-    archive.publish(archive_fd, entry_id, files)
-    entry_path = archive.path / entry_id
-    report.entries.append(_entry_summary(entry_id, entry, entry_path))
-    report.archived.extend(r.name.name for r in entry.records)
-    if options.unlink:
-        for record in entry.records:
-            _unlink(store, record, sink, report)
-    text = None
-    if dmesg is not None and sink.attach_text:
-        text = journal.cut_to_newest(dmesg, sink.max_attach_bytes)
-    journal.send_entry_archived(sink, manifest, str(entry_path), entry.crash_time_ns // 1000, text)
-
-
-def _unlink(store: Store, record: Record, sink: Sink, report: RunReport) -> None:
-    error = store.unlink(record.name.name)
-    if error is None:
-        report.unlinked.append(record.name.name)
-        report.bytes_freed += len(record.data)
-        return
-    reason = f"archived, but unlink failed: {describe_os_error(error)}"
-    report.left.append({"name": record.name.name, "reason": reason})
-    sink.send(
-        MessageId.record_returned,
-        4,
-        f"{store.path / record.name.name}: {reason}; it stays in the store "
-        "and will not be archived again",
-        {Field.records: record.name.name},
-    )
-
-
-def _keep_rest(
-    store: Store, entries: list[Entry], error: str, sink: Sink, report: RunReport
-) -> None:
-    names = [r.name.name for entry in entries for r in entry.records]
-    report.error = error
-    report.left.extend({"name": name, "reason": error} for name in names)
-    sink.send(
-        MessageId.records_kept,
-        3,
-        f"{error}; {len(names)} records kept in {store.path}",
-        {Field.records: " ".join(names), Field.error: error},
-    )
+    def keep(self, entries: list[Entry], error: str) -> None:
+        """The archive failed: these entries' records stay in the store, and we say so."""
+        names = [r.name.name for entry in entries for r in entry.records]
+        self.report.error = error
+        self.report.left.extend({"name": name, "reason": error} for name in names)
+        self.sink.send(
+            MessageId.records_kept,
+            3,
+            f"{error}; {len(names)} records kept in {self.store.path}",
+            {Field.records: " ".join(names), Field.error: error},
+        )
 
 
 def _send_summary(sink: Sink, report: RunReport) -> None:
