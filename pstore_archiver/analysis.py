@@ -31,8 +31,8 @@ not printing the report or waiting (``dump_stack_lvl``, ``panic``, ``schedule``,
 A panic printed without a stack (the usual case after an earlier oops: its taint stops
 ``panic()`` from dumping one) has none of them. Kernel release, taint and hardware come
 from the event's ``CPU: ... Comm:`` and ``Hardware name:`` lines, else from the last ones
-before it in the same boot (taint flags only accumulate, so that is a lower bound), and
-the release else from ``Linux version``.
+before it in the same boot (taint flags only accumulate, so that is a lower bound); the
+release else from ``Linux version``, the hardware else from a line after the event.
 
 One regular expression pass finds every line of interest; the rest works on that list
 and on the one call trace, so the time is linear in the size of the text.
@@ -53,6 +53,9 @@ _PREFIX_RE = re.compile(_PREFIX)
 _MAX_LINE = 1024
 
 _PANIC = "Kernel panic - not syncing: "
+# x86-64 `RIP: 0010:sym`, old `RIP: 0010:[<a>]  [<a>] sym`, `IP: [<a>] sym`, i386 `EIP: sym`
+# and `EIP is at sym`, arm64 `pc : sym`, arm `PC is at sym`, powerpc `NIP [a] sym`.
+_IP_START = r"(?:[ER]?IP:?|NIP|e?pc ?:|(?:PC|EIP|RIP) is at) "
 # How the message of a line that reports a crash starts; the first kind that fits wins.
 _EVENT_STARTS = (
     ("panic", re.escape(_PANIC)),
@@ -79,7 +82,7 @@ _DETAIL_STARTS = (
     ("task", r"CPU: |Pid: |Not tainted|Tainted: "),
     ("hardware", r"Hardware name: "),
     ("version", r"Linux version "),
-    ("ip", r"(?:[ER]?IP:?|NIP|e?pc ?:|(?:PC|EIP|RIP) is at) "),
+    ("ip", _IP_START),
 )
 _EVENT_KINDS = frozenset(kind for kind, _ in _EVENT_STARTS)
 _LINE = re.compile(
@@ -105,12 +108,7 @@ _SYMBOL = (
     r"(?P<name>[A-Za-z_.][\w.]*)\+0x[0-9a-f]+(?:/0x[0-9a-f]+)?"
     r"(?: \[(?P<module>[\w-]+)(?: [0-9a-f]+)?\])?"
 )
-# x86-64 `RIP: 0010:sym`, old `RIP: 0010:[<a>]  [<a>] sym`, `IP: [<a>] sym`, i386 `EIP: sym`
-# and `EIP is at sym`, arm64 `pc : sym`, arm `PC is at sym`, powerpc `NIP [a] sym`.
-_IP = re.compile(
-    r"(?:[ER]?IP:?|NIP|e?pc ?:|(?:PC|EIP|RIP) is at) +(?:(?P<segment>[0-9a-f]{4}):)?"
-    r"(?:\[<?[0-9a-f]+>?\] +)*" + _SYMBOL
-)
+_IP = re.compile(_IP_START + r" *(?:[0-9a-f]{4}:)?(?:\[<?[0-9a-f]+>?\] +)*" + _SYMBOL)
 # `CPU: 0 PID: 1 Comm: x Tainted: G   OE  6.1.0 #1`, with `UID:` on newer kernels and
 # `Kdump: loaded` on RHEL; old x86 `Pid: 1, comm: x Not tainted 2.6.32 #1`; a hung task's
 # `      Not tainted 6.1.0 #1`. RHEL puts `--------- -  -` between the flags and the release.
@@ -134,57 +132,22 @@ _ARM_FRAME = re.compile(
     r"(?: \[(?P<module>[\w-]+)\])?\)? from "
 )
 # `? ` guesses, bare addresses, register dumps of an interrupted context, arm stack dumps.
-_NOT_A_FRAME = re.compile(r"\? |0x[0-9a-f]+$|(?:Code|PKRU|[A-Z][A-Z0-9]{1,3}): |Exception stack\(")
+_NOT_A_FRAME = re.compile(
+    r"\? |0x[0-9a-f]+$|(?:Code|PKRU|[A-Z][A-Z0-9]{1,3}): |Exception stack\(|[0-9a-f]{4}: "
+)
 
 # Frames that print the report, or where a task waits, rather than where the bug is.
-_BORING = frozenset(
-    {
-        "dump_stack",
-        "dump_stack_lvl",
-        "__dump_stack",
-        "show_stack",
-        "dump_backtrace",
-        "show_trace_log_lvl",
-        "panic",
-        "vpanic",
-        "nmi_panic",
-        "check_panic_on_warn",
-        "__warn",
-        "warn_slowpath_common",
-        "warn_slowpath_fmt",
-        "warn_slowpath_null",
-        "report_bug",
-        "handle_bug",
-        "exc_invalid_op",
-        "asm_exc_invalid_op",
-        "die",
-        "__die",
-        "oops_end",
-        "printk",
-        "_printk",
-        "vprintk",
-        "vprintk_emit",
-        "__schedule",
-        "schedule",
-        "schedule_timeout",
-        "schedule_preempt_disabled",
-        "io_schedule",
-        "io_schedule_timeout",
-        "__schedule_bug",
-        "__might_resched",
-        "__might_sleep",
-        "___might_sleep",
-        "mutex_lock",
-        "mutex_lock_nested",
-        "__mutex_lock",
-        "__mutex_lock_slowpath",
-        "wait_for_completion",
-        "wait_for_common",
-        "__wait_for_common",
-        "rwsem_down_read_slowpath",
-        "rwsem_down_write_slowpath",
-    }
-)
+_BORING = frozenset({
+    "dump_stack", "dump_stack_lvl", "__dump_stack", "show_stack", "dump_backtrace",
+    "show_trace_log_lvl", "panic", "vpanic", "nmi_panic", "check_panic_on_warn", "printk",
+    "_printk", "vprintk", "vprintk_emit", "__warn", "warn_slowpath_common", "warn_slowpath_fmt",
+    "warn_slowpath_null", "report_bug", "handle_bug", "exc_invalid_op", "asm_exc_invalid_op",
+    "die", "__die", "oops_end", "__schedule", "schedule", "schedule_timeout",
+    "schedule_preempt_disabled", "io_schedule", "io_schedule_timeout", "__schedule_bug",
+    "__might_resched", "__might_sleep", "___might_sleep", "mutex_lock", "mutex_lock_nested",
+    "__mutex_lock", "__mutex_lock_slowpath", "wait_for_completion", "wait_for_common",
+    "__wait_for_common", "rwsem_down_read_slowpath", "rwsem_down_write_slowpath",
+})  # fmt: skip
 _SIGNATURE_FRAMES = 5
 # Offsets, hex numbers and addresses, then any other number: what differs between boots.
 _VOLATILE = re.compile(
@@ -356,9 +319,9 @@ def _messages_after(text: str, start: int) -> Iterator[str]:
 def _faulting_function(
     text: str, head: Sequence[_Line], frames: Sequence[_Frame]
 ) -> tuple[str | None, str | None]:
-    for ip in _details(text, head, "ip", _IP):
-        if not (ip["segment"] and int(ip["segment"], 16) & 3 == 3):  # CPL 3: user space
-            return ip["name"], ip["module"]
+    ip = _first(text, head, "ip", _IP)  # user space (`RIP: 0033:0x7f12`) has no symbol
+    if ip:
+        return ip["name"], ip["module"]
     for frame in frames:
         if _base_name(frame.name) not in _BORING:
             return frame.name, frame.module
