@@ -29,6 +29,7 @@ REMOVING_PREFIX = ".removing-"
 INDEX_NAME = ".index.json"
 LAST_RUN_NAME = ".last-run.json"
 INDEX_VERSION = 1
+TEMPORARY_SUFFIX = ".tmp"
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 log = logging.getLogger("pstore-archiver")
 
@@ -78,7 +79,7 @@ def write_new(dir_fd: int, name: str, data: bytes, mtime_ns: int | None = None) 
 
 def write_replace(directory: Path, name: str, data: bytes) -> None:
     """Replace a small bookkeeping file (not a record) through a temporary name."""
-    temporary = directory / f"{name}.{os.getpid()}"
+    temporary = directory / (name + TEMPORARY_SUFFIX)
     try:
         temporary.write_bytes(data)
         os.replace(temporary, directory / name)
@@ -120,12 +121,7 @@ class Archive:
         """Open the archive (creating its last path component, mode 0700) and hold its
         exclusive lock; yields the directory fd."""
         if create:
-            try:
-                os.mkdir(self.path, 0o700)
-            except FileExistsError:
-                pass
-            except OSError as e:
-                raise self._unwritable("cannot create the archive directory", e) from e
+            self._create()
         try:
             dir_fd = os.open(self.path, _DIR_FLAGS)
         except OSError as e:
@@ -138,6 +134,23 @@ class Archive:
                 os.close(lock_fd)
         finally:
             os.close(dir_fd)
+
+    def _create(self) -> None:
+        """mkdir the archive, and fsync its parent so the new name survives a power cut."""
+        try:
+            os.mkdir(self.path, 0o700)
+        except FileExistsError:
+            return
+        except OSError as e:
+            raise self._unwritable("cannot create the archive directory", e) from e
+        try:
+            parent_fd = os.open(self.path.parent, _DIR_FLAGS)
+            try:
+                fsync_dir(parent_fd)
+            finally:
+                os.close(parent_fd)
+        except OSError as e:
+            raise self._unwritable("cannot sync the parent directory of the archive", e) from e
 
     def _open_lock(self, dir_fd: int) -> int:
         try:
@@ -159,13 +172,40 @@ class Archive:
     def remove_staging(self, dir_fd: int) -> list[str]:
         """Remove the temporaries of an interrupted run (never a published entry)."""
         removed = []
-        for name in os.listdir(dir_fd):
-            if name.startswith((STAGING_PREFIX, REMOVING_PREFIX)):
-                shutil.rmtree(self.path / name)
-                removed.append(name)
-        if removed:
-            fsync_dir(dir_fd)
+        try:
+            for name in os.listdir(dir_fd):
+                if name.startswith((STAGING_PREFIX, REMOVING_PREFIX)):
+                    shutil.rmtree(self.path / name)
+                    removed.append(name)
+                elif name.endswith(TEMPORARY_SUFFIX):
+                    os.unlink(name, dir_fd=dir_fd)
+                    removed.append(name)
+            if removed:
+                fsync_dir(dir_fd)
+        except OSError as e:
+            raise self._unwritable("cannot remove what an interrupted run left", e) from e
         return removed
+
+    def make_durable(self, dir_fd: int, entry_id: str) -> None:
+        """fsync an entry that is already there: its files, itself and the archive.  A run
+        killed after the rename but before the fsync of the archive leaves an entry that
+        may exist in the page cache only; its records are unlinked only after this."""
+        try:
+            entry_fd = os.open(entry_id, _DIR_FLAGS, dir_fd=dir_fd)
+            try:
+                for name in os.listdir(entry_fd):
+                    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+                    file_fd = os.open(name, flags, dir_fd=entry_fd)
+                    try:
+                        os.fsync(file_fd)
+                    finally:
+                        os.close(file_fd)
+                fsync_dir(entry_fd)
+            finally:
+                os.close(entry_fd)
+            fsync_dir(dir_fd)
+        except OSError as e:
+            raise self._unwritable(f"cannot sync entry {entry_id}", e) from e
 
     def entry_ids(self) -> list[str]:
         try:

@@ -169,8 +169,15 @@ def apply_retention(
 ) -> list[Removal]:
     """Remove what the limits ask for, oldest first, never `protected` (this run's)."""
     removals = plan_retention(archive, limits, protected, now_s)
+    done = []
     for removal in removals:
-        archive.remove_entry(archive_fd, removal.entry_id)
+        try:
+            archive.remove_entry(archive_fd, removal.entry_id)
+        except OSError as e:
+            error = describe_os_error(e)
+            log.warning("%s: cannot remove %s: %s", archive.path, removal.entry_id, error)
+            continue
+        done.append(removal)
         sink.send(
             MessageId.entry_removed,
             6,
@@ -180,7 +187,7 @@ def apply_retention(
                 Field.archive_path: str(archive.path / removal.entry_id),
             },
         )
-    return removals
+    return done
 
 
 def _scan(store: Store, report: RunReport) -> list[Record]:
@@ -226,6 +233,7 @@ class _Transaction:
     sink: Sink
     origin: Origin
     report: RunReport
+    synced: set[str] = field(default_factory=set)  # old entries made durable by this run
 
     def archive_all(self) -> None:
         records = _scan(self.store, self.report)
@@ -259,6 +267,14 @@ class _Transaction:
         self.report.already_archived.append(record.name.name)
         if not self.options.unlink:
             return
+        if previous.entry_id not in self.synced:
+            try:
+                self.archive.make_durable(self.archive_fd, previous.entry_id)
+            except ArchiveUnwritable as e:
+                self.report.error = str(e)
+                self.report.left.append({"name": record.name.name, "reason": str(e)})
+                return
+            self.synced.add(previous.entry_id)
         if previous.boot_id != self.origin.boot_id:
             self.sink.send(
                 MessageId.record_returned,

@@ -235,5 +235,5 @@ def test_a_broken_file_is_never_served_from_the_cache(tmp_path: Path) -> None:
     environ = {"CACHE_DIRECTORY": str(tmp_path)}
     load_config(config, None, environ)
     config.write_text("[retention]\nmax_use = 'bogus'\n")
-    with pytest.raises(ConfigError, match="retention.max_use"):
+    with pytest.raises(ConfigError, match=r"retention\.max_use"):
         load_config(config, None, environ)

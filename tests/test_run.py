@@ -324,3 +324,31 @@ def test_messages_go_to_stderr_without_journald(
     )
     assert "PSTORE_ENTRY=20261126T193507Z-erst-panic1" in err
     assert "<6>pstore-archiver: pstore run: 1 entries created, 2 records archived" in err
+
+
+def test_a_part_that_cannot_be_read_leaves_a_marked_incomplete_entry(
+    dirs: tuple[Path, Path],
+) -> None:
+    """The chosen behaviour when one part cannot be read (tests/test_faults.py ACCEPTED):
+    the rest is archived at once, marked incomplete, and the late part gets its own entry."""
+    store, archive = dirs
+    copy_fixture("erst-panic", store)
+    part2 = store / "dmesg-erst-7712566004282294274"
+    data = part2.read_bytes()
+    part2.unlink()
+    os.mkfifo(part2)  # unreadable as a record: kept in the store, reported
+    assert run(store, archive) == 1
+    [entry] = entries(archive)
+    document = manifest(archive, entry)
+    assert document["complete"] is True  # Part1 alone: nothing above it is known
+    part2.unlink()
+    write_store(store, [FakeRecord(part2.name, data, 1795721707)])
+    assert run(store, archive) == 0
+    assert entries(archive) == [entry, f"{entry}-2"]
+    late = manifest(archive, f"{entry}-2")
+    assert (late["complete"], late["missing_parts"]) == (False, [1])
+    assert (
+        (archive / f"{entry}-2" / "dmesg.txt")
+        .read_bytes()
+        .endswith(b"[pstore-archiver: Part 1 missing]\n")
+    )
