@@ -43,7 +43,6 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import NamedTuple
 
 # `<N>`, `[  123.456789]`, then with CONFIG_PRINTK_CALLER `[  T123]` or `[    C1]`.
@@ -158,8 +157,7 @@ _VOLATILE = re.compile(
 _BASE_NAME = re.compile(r"\.?[^.]*")  # `foo.cold`, `foo.constprop.0`, `foo.isra.0` -> `foo`
 
 
-@dataclass(frozen=True)
-class Analysis:
+class Analysis(NamedTuple):
     summary: str | None  # the most telling line, without the `<N>[ time]` prefix
     function: str | None  # faulting function as printed, without +0x offsets
     module: str | None  # the module the function is in (`[labcrash]`), else None
@@ -177,16 +175,19 @@ class _Line(NamedTuple):
     start: int  # offset of its message (after prefix and indentation) in the text
 
 
-@dataclass
 class _Event:
-    first: int  # index of its first line in the list of lines
-    kind: str
-    has_die: bool = False  # printed its `Oops: ... [#1]` line
-    trace: int | None = None  # index of its first call trace header
+    """An event being read: mutable while its lines come in."""
+
+    __slots__ = ("first", "has_die", "kind", "trace")
+
+    def __init__(self, first: int, kind: str, has_die: bool = False) -> None:
+        self.first = first  # index of its first line in the list of lines
+        self.kind = kind
+        self.has_die = has_die  # printed its `Oops: ... [#1]` line
+        self.trace: int | None = None  # index of its first call trace header
 
 
-@dataclass(frozen=True)
-class _Frame:
+class _Frame(NamedTuple):
     name: str
     module: str | None
 

@@ -11,15 +11,14 @@ import contextlib
 import errno
 import fcntl
 import json
-import logging
 import os
 import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+from pstore_archiver.diagnostics import log
 from pstore_archiver.errors import ArchiveUnwritable, LockHeld, describe_os_error
 from pstore_archiver.manifest import MANIFEST_NAME
 
@@ -31,18 +30,15 @@ LAST_RUN_NAME = ".last-run.json"
 INDEX_VERSION = 1
 TEMPORARY_SUFFIX = ".tmp"
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
-log = logging.getLogger("pstore-archiver")
 
 
-@dataclass(frozen=True)
-class NewFile:
+class NewFile(NamedTuple):
     name: str
     data: bytes
     mtime_ns: int | None = None
 
 
-@dataclass(frozen=True)
-class StoredEntry:
+class StoredEntry(NamedTuple):
     """An archived entry as the index knows it: its manifest and its size on disk."""
 
     manifest: dict[str, Any]
@@ -53,8 +49,7 @@ class StoredEntry:
         return str(self.manifest["id"])
 
 
-@dataclass(frozen=True)
-class KnownRecord:
+class KnownRecord(NamedTuple):
     """A record already in the archive: which entry holds it, from which boot."""
 
     entry_id: str

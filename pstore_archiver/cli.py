@@ -5,18 +5,16 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import logging
 import os
-import shutil
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from pstore_archiver import __version__
+from pstore_archiver.diagnostics import log
 from pstore_archiver.errors import (
     ArchiverError,
     ArchiveUnwritable,
@@ -40,12 +38,9 @@ EXIT_STATUS: dict[type[ArchiverError], int] = {
     NothingFound: EXIT_LEFT_OR_NOTHING,
     UsageError: EXIT_USAGE,
 }
-LOG_LEVELS = {"debug": 10, "info": 20, "notice": 20, "warning": 30, "err": 40, "crit": 50}
-log = logging.getLogger("pstore-archiver")
 
 
-@dataclass(frozen=True)
-class Verb:
+class Verb(NamedTuple):
     name: str
     run: Callable[[argparse.Namespace], int]
     help: str
@@ -203,7 +198,7 @@ def verb_list(args: argparse.Namespace) -> int:
     if args.json:
         print_json(manifests)
     elif manifests:
-        width = shutil.get_terminal_size((200, 24)).columns if sys.stdout.isatty() else 10**6
+        width = os.get_terminal_size(sys.stdout.fileno()).columns if sys.stdout.isatty() else 10**6
         print(render_table(table_rows(manifests), width))
     else:
         log.info("No archived entries match in %s.", archive.path)
@@ -340,11 +335,11 @@ def vacuum_limits(args: argparse.Namespace, config: Any) -> Any:
         if args.max_entries is not None:
             if args.max_entries < 0:
                 raise ValueError(f"expected 0 or more, got {args.max_entries}")
-            limits = replace(limits, max_entries=args.max_entries)
+            limits = limits._replace(max_entries=args.max_entries)
         if args.max_use is not None:
-            limits = replace(limits, max_use_bytes=parse_size(args.max_use))
+            limits = limits._replace(max_use_bytes=parse_size(args.max_use))
         if args.max_age is not None:
-            limits = replace(limits, max_age_seconds=parse_duration(args.max_age))
+            limits = limits._replace(max_age_seconds=parse_duration(args.max_age))
     except ValueError as e:
         raise UsageError(f"vacuum: {e}") from e
     return limits
@@ -443,17 +438,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def setup_logging() -> None:
-    """Diagnostics: one line each on stderr, at the level $SYSTEMD_LOG_LEVEL asks for."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("pstore-archiver: %(message)s"))
-    log.handlers = [handler]
-    log.propagate = False
-    log.setLevel(LOG_LEVELS.get(os.environ.get("SYSTEMD_LOG_LEVEL", "info"), logging.INFO))
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    setup_logging()
+    log.configure(os.environ)
     args = build_parser().parse_args(argv)
     try:
         return VERBS_BY_NAME[args.verb].run(args)

@@ -15,17 +15,11 @@ import json
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pstore_archiver import __version__
 from pstore_archiver.errors import ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python < 3.11 only
-    import tomli as tomllib
 
 DEFAULT_PATH = Path("/etc/pstore-archiver.toml")
 ENVIRONMENT_VARIABLE = "PSTORE_ARCHIVER_CONFIG"
@@ -39,8 +33,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
-@dataclass(frozen=True)
-class Config:
+class Config(NamedTuple):
     source_path: Path
     archive_path: Path
     unlink: bool
@@ -51,7 +44,7 @@ class Config:
     journal_enabled: bool
     attach_text: bool
     max_attach_bytes: int
-    origins: Mapping[str, str] = field(default_factory=dict)  # "section.key" -> file
+    origins: Mapping[str, str]  # "section.key" -> the file that set it
 
     def as_dict(self) -> dict[str, dict[str, Any]]:
         return {
@@ -105,6 +98,10 @@ def config_files(main: Path) -> list[Path]:
 
 
 def read_toml(path: Path) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):  # imported here: only a run with a file needs it
+        import tomllib
+    else:  # pragma: no cover - exercised on Python < 3.11 only
+        import tomli as tomllib
     try:
         with open(path, "rb") as f:
             document: dict[str, Any] = tomllib.load(f)

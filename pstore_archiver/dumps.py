@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Hashable, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 from pstore_archiver.records import (
     EFI_BACKENDS,
@@ -25,14 +25,13 @@ PART_GAP_NS = 30 * 10**9
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.]+")
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     """What becomes one directory of the archive."""
 
     kind: str
     backend: str | None
     reason: str | None
-    count: int | None
+    oopscount: int | None  # the header's `#count` (the kernel's oopscount); manifest "count"
     records: tuple[Record, ...]  # dumps: oldest part (highest number) first
     missing_parts: tuple[int, ...]
     crash_time_ns: int
@@ -45,7 +44,7 @@ class Entry:
     def what(self) -> str:
         if self.reason is None:
             return _safe(self.kind)
-        count = self.count or 0
+        count = self.oopscount or 0
         return _safe(f"{self.reason.lower()}{count if count >= 0 else f'n{-count}'}")
 
     @property
@@ -79,7 +78,7 @@ def _dump_key(record: Record) -> Hashable:
     boot = None
     if record.name.backend == ERST_BACKEND and record.name.id is not None:
         boot = decode_erst_id(record.name.id).seed_seconds  # §5.2: same seed, same boot
-    return (record.name.backend, boot, record.header.reason, record.header.count)
+    return (record.name.backend, boot, record.header.reason, record.header.oopscount)
 
 
 def _write_time_ns(record: Record) -> int:
@@ -126,7 +125,7 @@ def _dump_entry(parts: list[Record]) -> Entry:
         kind="dmesg",
         backend=first.name.backend,
         reason=first.header.reason,
-        count=first.header.count,
+        oopscount=first.header.oopscount,
         records=tuple(by_part),
         missing_parts=missing,
         crash_time_ns=min(r.mtime_ns for r in parts) if 1 not in numbers else first.mtime_ns,
@@ -143,7 +142,7 @@ def _single_entry(record: Record) -> Entry:
         kind=record.name.kind,
         backend=record.name.backend,
         reason=None,
-        count=None,
+        oopscount=None,
         records=(record,),
         missing_parts=(),
         crash_time_ns=record.mtime_ns,
@@ -152,7 +151,13 @@ def _single_entry(record: Record) -> Entry:
 
 def _entry_order(entry: Entry) -> tuple[int, str, int, int, str]:
     first = entry.records[-1].name  # Part1 of a dump
-    return (entry.crash_time_ns, entry.backend or "", entry.count or 0, first.id or 0, first.name)
+    return (
+        entry.crash_time_ns,
+        entry.backend or "",
+        entry.oopscount or 0,
+        first.id or 0,
+        first.name,
+    )
 
 
 def missing_marker(part: int) -> bytes:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 from pstore_archiver.analysis import Analysis
 from pstore_archiver.dumps import Entry
@@ -16,8 +15,7 @@ MANIFEST_NAME = "entry.json"
 DMESG_NAME = "dmesg.txt"
 
 
-@dataclass(frozen=True)
-class Origin:
+class Origin(NamedTuple):
     """When and where an entry was archived."""
 
     archived_at_ns: int
@@ -50,7 +48,7 @@ def build_manifest(
         "kind": entry.kind,
         "backend": entry.backend,
         "reason": entry.reason,
-        "count": entry.count,
+        "count": entry.oopscount,
         "crash_time": format_time_ns(entry.crash_time_ns),
         "archived_at": format_time_ns(origin.archived_at_ns),
         "boot_id": origin.boot_id,

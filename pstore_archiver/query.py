@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from pstore_archiver.errors import NothingFound, UsageError
 from pstore_archiver.manifest import parse_time
@@ -15,8 +14,7 @@ Manifest = dict[str, Any]
 COLUMNS = ("TIME", "ID", "BACKEND", "KIND", "DUMP", "PARTS", "PROCESS", "SUMMARY")
 
 
-@dataclass(frozen=True)
-class Filters:
+class Filters(NamedTuple):
     since: datetime | None = None
     until: datetime | None = None
     reason: str | None = None

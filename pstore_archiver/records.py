@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import zlib
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 # §1.1: match the type names first (two contain a dash), keep the backend non-greedy and
 # anchor the (possibly negative, §1.1 pre-4.12 %lld) id at the end.
@@ -30,8 +30,7 @@ ERST_BACKEND = "erst"
 MAX_ID = (1 << 64) - 1
 
 
-@dataclass(frozen=True)
-class RecordName:
+class RecordName(NamedTuple):
     """What a pstore file name says: `<type>-<backend>-<id>[.enc.z]` (§1.1)."""
 
     name: str
@@ -56,12 +55,11 @@ def parse_record_name(name: str) -> RecordName:
     return RecordName(name, "unknown", None, None, compressed)
 
 
-@dataclass(frozen=True)
-class DumpHeader:
+class DumpHeader(NamedTuple):
     """The `Reason#count PartN` line of a dmesg part (§2.1), and where the body starts."""
 
     reason: str
-    count: int
+    oopscount: int  # the `#count`: the kernel's oopscount, 1 for the first dump of a boot
     part: int
     body_offset: int
     total: int | None = None  # pstore_blk's "Reason: Total N times" (§2.6)
@@ -83,21 +81,19 @@ def parse_dmesg_header(text: bytes) -> DumpHeader | None:
     return DumpHeader(reason, int(match.group(2)), int(match.group(3)), match.end(), total)
 
 
-@dataclass(frozen=True)
-class EfiId:
+class EfiId(NamedTuple):
     """§6.1: id = (timestamp * 100 + part) * 1000 + count."""
 
     timestamp: int
     part: int
-    count: int
+    oopscount: int
 
 
 def decode_efi_id(record_id: int) -> EfiId:
     return EfiId(record_id // 100000, (record_id // 1000) % 100, record_id % 1000)
 
 
-@dataclass(frozen=True)
-class ErstId:
+class ErstId(NamedTuple):
     """§6.2: the boot's CPER seed second and the sequence number within that boot."""
 
     seed_seconds: int
@@ -126,8 +122,7 @@ def decompress(data: bytes) -> bytes | None:
     return None
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(NamedTuple):
     """One file of the store, with what its name and content say."""
 
     name: RecordName
@@ -135,7 +130,7 @@ class Record:
     mtime_ns: int
     text: bytes  # the decoded content: data, or its decompression
     decoded: bool  # text comes from decompressing an .enc.z record
-    header: DumpHeader | None = field(default=None)
+    header: DumpHeader | None = None
 
     @property
     def body(self) -> bytes:

@@ -3,27 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Limits:
+class Limits(NamedTuple):
     max_entries: int = 0  # 0 = no limit, for all four
     max_use_bytes: int = 0
     keep_free_bytes: int = 0
     max_age_seconds: int = 0
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):
     entry_id: str
     crash_time_s: float
     size_bytes: int
     protected: bool = False  # created by the current run: never removed
 
 
-@dataclass(frozen=True)
-class Removal:
+class Removal(NamedTuple):
     entry_id: str
     size_bytes: int
     reason: str  # which limit asked for it

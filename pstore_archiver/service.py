@@ -6,17 +6,15 @@ entry holding it is durable in the archive, and journald hears of an entry only 
 
 from __future__ import annotations
 
-import logging
 import os
-import socket
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pstore_archiver import journal
 from pstore_archiver.analysis import Analysis, analyze_log
 from pstore_archiver.archive import Archive, KnownRecord, NewFile
 from pstore_archiver.config import Config
+from pstore_archiver.diagnostics import log
 from pstore_archiver.dumps import Entry, group, render_dmesg
 from pstore_archiver.errors import ArchiveUnwritable, describe_os_error
 from pstore_archiver.journal import Field, MessageId, Sink
@@ -34,30 +32,27 @@ from pstore_archiver.records import Record, parse_record
 from pstore_archiver.retention import Candidate, Limits, Removal, select_removals
 from pstore_archiver.store import Store
 
-log = logging.getLogger("pstore-archiver")
 
-
-@dataclass(frozen=True)
-class RunOptions:
+class RunOptions(NamedTuple):
     dry_run: bool = False
     unlink: bool = True
 
 
-@dataclass
 class RunReport:
     """What a run did; `--json` prints it, the exit status is derived from it."""
 
-    source: str
-    archive: str
-    dry_run: bool
-    entries: list[dict[str, Any]] = field(default_factory=list)
-    archived: list[str] = field(default_factory=list)
-    unlinked: list[str] = field(default_factory=list)
-    already_archived: list[str] = field(default_factory=list)
-    left: list[dict[str, str]] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    bytes_freed: int = 0
-    error: str | None = None
+    def __init__(self, source: str, archive: str, dry_run: bool) -> None:
+        self.source = source
+        self.archive = archive
+        self.dry_run = dry_run
+        self.entries: list[dict[str, Any]] = []
+        self.archived: list[str] = []
+        self.unlinked: list[str] = []
+        self.already_archived: list[str] = []
+        self.left: list[dict[str, str]] = []
+        self.removed: list[str] = []
+        self.bytes_freed = 0
+        self.error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -80,7 +75,7 @@ def read_origin(now_ns: int) -> Origin:
         archived_at_ns=now_ns,
         boot_id=_read_id("/proc/sys/kernel/random/boot_id"),
         machine_id=_read_id("/etc/machine-id"),
-        hostname=socket.gethostname() or None,
+        hostname=os.uname().nodename or None,
     )
 
 
@@ -215,25 +210,34 @@ def _entry_summary(entry_id: str, entry: Entry, path: Path) -> dict[str, Any]:
         "kind": entry.kind,
         "backend": entry.backend,
         "reason": entry.reason,
-        "count": entry.count,
+        "count": entry.oopscount,
         "records": [r.name.name for r in entry.records],
         "missing_parts": list(entry.missing_parts),
         "path": str(path),
     }
 
 
-@dataclass
 class _Transaction:
     """One locked run over the store: every step in the order DESIGN §1 promises."""
 
-    store: Store
-    archive: Archive
-    archive_fd: int
-    options: RunOptions
-    sink: Sink
-    origin: Origin
-    report: RunReport
-    synced: set[str] = field(default_factory=set)  # old entries made durable by this run
+    def __init__(
+        self,
+        store: Store,
+        archive: Archive,
+        archive_fd: int,
+        options: RunOptions,
+        sink: Sink,
+        origin: Origin,
+        report: RunReport,
+    ) -> None:
+        self.store = store
+        self.archive = archive
+        self.archive_fd = archive_fd
+        self.options = options
+        self.sink = sink
+        self.origin = origin
+        self.report = report
+        self.synced: set[str] = set()  # old entries made durable by this run
 
     def archive_all(self) -> None:
         records = _scan(self.store, self.report)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from pstore_archiver.errors import StoreError, describe_os_error
 
@@ -15,23 +15,20 @@ _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 BACKEND_PARAMETER = "/sys/module/pstore/parameters/backend"
 
 
-@dataclass(frozen=True)
-class StoredFile:
+class StoredFile(NamedTuple):
     name: str
     data: bytes
     mtime_ns: int
 
 
-@dataclass(frozen=True)
-class Unreadable:
+class Unreadable(NamedTuple):
     """A name in the store that is not archived, and why."""
 
     name: str
     reason: str
 
 
-@dataclass(frozen=True)
-class Scan:
+class Scan(NamedTuple):
     files: list[StoredFile]
     unreadable: list[Unreadable]
 

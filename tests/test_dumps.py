@@ -46,7 +46,7 @@ def test_render_puts_the_oldest_part_first_without_headers() -> None:
 
 def test_real_erst_oops_panic_capture() -> None:
     entries = group(parse(fixture_records("erst-oops-panic")))
-    assert [(e.reason, e.count, len(e.records), e.missing_parts) for e in entries] == [
+    assert [(e.reason, e.oopscount, len(e.records), e.missing_parts) for e in entries] == [
         ("Oops", 1, 2, ()),
         ("Panic", 2, 2, ()),
     ]
@@ -117,7 +117,7 @@ def test_ramoops_zones_are_one_entry_each_in_numeric_order() -> None:
 
 def test_real_ramoops_oops_and_panic() -> None:
     entries = group(parse(fixture_records("ramoops-oops-panic")))
-    assert [(e.backend, e.reason, e.count) for e in entries] == [
+    assert [(e.backend, e.reason, e.oopscount) for e in entries] == [
         ("ramoops", "Oops", 1),
         ("ramoops", "Panic", 2),
     ]

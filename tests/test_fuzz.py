@@ -64,7 +64,7 @@ def test_header_grammar_round_trips(reason: str, count: int, part: int) -> None:
     text = f"{reason}#{count} Part{part}\n".encode()
     header = parse_dmesg_header(text + b"body")
     assert header is not None
-    assert (header.reason, header.count, header.part, header.body_offset) == (
+    assert (header.reason, header.oopscount, header.part, header.body_offset) == (
         reason,
         count,
         part,
@@ -75,7 +75,7 @@ def test_header_grammar_round_trips(reason: str, count: int, part: int) -> None:
 @given(st.integers(0, 2**40), st.integers(1, 99), st.integers(0, 999))
 def test_efi_ids_round_trip(timestamp: int, part: int, count: int) -> None:
     decoded = decode_efi_id(efi_id(timestamp, part, count))
-    assert (decoded.timestamp, decoded.part, decoded.count) == (timestamp, part, count)
+    assert (decoded.timestamp, decoded.part, decoded.oopscount) == (timestamp, part, count)
 
 
 @given(st.integers(0, 2**31 - 1), st.integers(0, 2**32 - 1))

@@ -70,7 +70,13 @@ def test_parse_record_name(
 def test_parse_dmesg_header(text: bytes, expected: tuple[str, int, int, int, int | None]) -> None:
     header = parse_dmesg_header(text)
     assert header is not None
-    assert (header.reason, header.count, header.part, header.body_offset, header.total) == expected
+    assert (
+        header.reason,
+        header.oopscount,
+        header.part,
+        header.body_offset,
+        header.total,
+    ) == expected
 
 
 @pytest.mark.parametrize(
@@ -100,7 +106,7 @@ def test_no_dmesg_header(text: bytes) -> None:
 )
 def test_decode_efi_id(record_id: int, timestamp: int, part: int, count: int) -> None:
     decoded = decode_efi_id(record_id)
-    assert (decoded.timestamp, decoded.part, decoded.count) == (timestamp, part, count)
+    assert (decoded.timestamp, decoded.part, decoded.oopscount) == (timestamp, part, count)
 
 
 @pytest.mark.parametrize(
