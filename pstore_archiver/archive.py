@@ -204,10 +204,10 @@ class Archive:
 
     def entry_ids(self) -> list[str]:
         try:
-            names = os.listdir(self.path)
+            with os.scandir(self.path) as listing:  # d_type: no stat per entry
+                return sorted(e.name for e in listing if not e.name.startswith(".") and e.is_dir())
         except FileNotFoundError:
             return []
-        return sorted(n for n in names if not n.startswith(".") and (self.path / n).is_dir())
 
     def unique_id(self, base: str, taken: set[str]) -> str:
         """`base`, or `base-2`, `base-3`, ... if taken (DESIGN §3); adds it to `taken`."""
@@ -218,9 +218,12 @@ class Archive:
         taken.add(candidate)
         return candidate
 
-    def publish(self, dir_fd: int, entry_id: str, files: Sequence[NewFile]) -> None:
+    def publish(
+        self, dir_fd: int, entry_id: str, files: Sequence[NewFile], sync_archive: bool = True
+    ) -> None:
         """Make one entry durable: stage, fsync each file and the directory, rename,
-        fsync the archive.  On any failure the staging directory is removed again."""
+        fsync the archive (or leave that to `sync`, for several entries at once).  On
+        any failure the staging directory is removed again."""
         staging = f"{STAGING_PREFIX}{entry_id}"
         try:
             os.mkdir(staging, 0o700, dir_fd=dir_fd)
@@ -235,10 +238,18 @@ class Archive:
             finally:
                 os.close(staged_fd)
             os.rename(staging, entry_id, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-            fsync_dir(dir_fd)
+            if sync_archive:
+                fsync_dir(dir_fd)
         except OSError as e:
             shutil.rmtree(self.path / staging, ignore_errors=True)
             raise self._unwritable(f"cannot write entry {entry_id}", e) from e
+
+    def sync(self, dir_fd: int) -> None:
+        """fsync the archive directory: the renames of `publish(sync_archive=False)`."""
+        try:
+            fsync_dir(dir_fd)
+        except OSError as e:
+            raise self._unwritable("cannot sync the archive directory", e) from e
 
     def read_manifest(self, entry_id: str) -> dict[str, Any]:
         with open(self.path / entry_id / MANIFEST_NAME, "rb") as f:
@@ -263,7 +274,8 @@ class Archive:
     def _load_entry(self, entry_id: str) -> StoredEntry | None:
         try:
             manifest = self.read_manifest(entry_id)
-            size = sum(p.stat().st_size for p in (self.path / entry_id).iterdir())
+            with os.scandir(self.path / entry_id) as files:
+                size = sum(f.stat(follow_symlinks=False).st_size for f in files)
         except (OSError, ValueError) as e:
             log.warning(
                 "%s: not an entry (no readable %s): %s", self.path / entry_id, MANIFEST_NAME, e

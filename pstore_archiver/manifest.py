@@ -32,7 +32,10 @@ def format_time_ns(time_ns: int) -> str:
 
 
 def parse_time(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    """The inverse of format_time_ns (fromisoformat: strptime is 20 times slower)."""
+    if not text.endswith("Z"):
+        raise ValueError(f"not a UTC time: {text!r}")
+    return datetime.fromisoformat(text[:-1]).replace(tzinfo=timezone.utc)
 
 
 def sha256_hex(data: bytes) -> str:
@@ -80,4 +83,18 @@ def build_manifest(
 
 
 def render_manifest(manifest: dict[str, Any]) -> bytes:
-    return (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode()
+    """JSON with one key per line and one record per line: readable, and written by the
+    C encoder (json's indent= falls back to a pure-Python encoder ten times slower)."""
+    lines = []
+    for key, value in manifest.items():
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            items = ",\n".join(f"    {_dump(item)}" for item in value)
+            text = f"[\n{items}\n  ]"
+        else:
+            text = _dump(value)
+        lines.append(f"  {_dump(key)}: {text}")
+    return ("{\n" + ",\n".join(lines) + "\n}\n").encode()
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)

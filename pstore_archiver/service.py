@@ -217,6 +217,18 @@ def _entry_summary(entry_id: str, entry: Entry, path: Path) -> dict[str, Any]:
     }
 
 
+# Entries renamed into place before one fsync of the archive directory makes them durable
+# (and their records may be unlinked): one fsync per batch, not per entry.
+BATCH_ENTRIES = 64
+
+
+class _Staged(NamedTuple):
+    entry_id: str
+    entry: Entry
+    manifest: dict[str, Any]
+    dmesg: bytes | None
+
+
 class _Transaction:
     """One locked run over the store: every step in the order DESIGN §1 promises."""
 
@@ -258,12 +270,35 @@ class _Transaction:
                 self.handle_known(record, previous)
         taken = set(self.archive.entry_ids())
         entries = group(new)
-        for index, entry in enumerate(entries):
-            try:
-                self.publish(self.archive.unique_id(entry.base_id, taken), entry)
-            except ArchiveUnwritable as e:
-                self.keep(entries[index:], str(e))
+        for start in range(0, len(entries), BATCH_ENTRIES):
+            if not self.publish_batch(
+                entries[start : start + BATCH_ENTRIES], entries[start:], taken
+            ):
                 return
+
+    def publish_batch(self, batch: list[Entry], rest: list[Entry], taken: set[str]) -> bool:
+        """Stage and rename each entry (files and entry fsynced), fsync the archive once
+        for all of them, and only then unlink and announce.  False when the archive
+        failed: what was not made durable stays in the store (`rest` from the failure)."""
+        staged: list[_Staged] = []
+        failure = None
+        for entry in batch:
+            try:
+                staged.append(self.stage(self.archive.unique_id(entry.base_id, taken), entry))
+            except ArchiveUnwritable as e:
+                failure = e
+                break
+        try:
+            self.archive.sync(self.archive_fd)
+        except ArchiveUnwritable as e:
+            self.keep(rest, str(e))  # renamed but maybe not durable: the next run syncs them
+            return False
+        for item in staged:
+            self.finish(item)
+        if failure is not None:
+            self.keep(rest[len(staged) :], str(failure))
+            return False
+        return True
 
     def handle_known(self, record: Record, previous: KnownRecord) -> None:
         """A record whose name and bytes are already archived: an interrupted run of this
@@ -289,15 +324,20 @@ class _Transaction:
             )
         self.unlink(record)
 
-    def publish(self, entry_id: str, entry: Entry) -> None:
-        """Durable first (archive.publish fsyncs), then unlink, then tell the journal."""
+    def stage(self, entry_id: str, entry: Entry) -> _Staged:
+        """Write the entry and rename it into place; the archive's fsync comes after."""
         dmesg = render_dmesg(entry) if entry.is_dump else None
         manifest = build_manifest(entry_id, entry, self.origin, analyze(entry, dmesg))
         files = [NewFile(r.name.name, r.data, r.mtime_ns) for r in entry.records]
         if dmesg is not None:
             files.append(NewFile(DMESG_NAME, dmesg))
         files.append(NewFile(MANIFEST_NAME, render_manifest(manifest)))
-        self.archive.publish(self.archive_fd, entry_id, files)
+        self.archive.publish(self.archive_fd, entry_id, files, sync_archive=False)
+        return _Staged(entry_id, entry, manifest, dmesg)
+
+    def finish(self, staged: _Staged) -> None:
+        """For a durable entry: unlink its records, then tell the journal."""
+        entry_id, entry, manifest, dmesg = staged
         entry_path = self.archive.path / entry_id
         self.report.entries.append(_entry_summary(entry_id, entry, entry_path))
         self.report.archived.extend(r.name.name for r in entry.records)

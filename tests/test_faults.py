@@ -587,11 +587,11 @@ def test_the_harness_catches_unlink_before_publish(
     publish = archive_module.Archive.publish
     stores: list[Path] = []
 
-    def unsafe(self: Any, dir_fd: int, entry_id: str, files: Any) -> None:
+    def unsafe(self: Any, dir_fd: int, entry_id: str, files: Any, **options: Any) -> None:
         for new in files:
             if (stores[-1] / new.name).exists():
                 Store(stores[-1]).unlink(new.name)
-        publish(self, dir_fd, entry_id, files)
+        publish(self, dir_fd, entry_id, files, **options)
 
     monkeypatch.setattr(archive_module.Archive, "publish", unsafe)
     scenario = BY_NAME["seed-erst"]
