@@ -30,7 +30,7 @@ from pstore_archiver.manifest import (
 )
 from pstore_archiver.records import Record, parse_record
 from pstore_archiver.retention import Candidate, Limits, Removal, select_removals
-from pstore_archiver.store import Store
+from pstore_archiver.store import BACKEND_PARAMETER, Store, filesystem_type, read_backend
 
 
 class RunOptions(NamedTuple):
@@ -106,6 +106,14 @@ def run_once(config: Config, options: RunOptions, sink: Sink, origin: Origin) ->
             {},
         )
         return report
+    if filesystem_type(store.path) == "pstore" and read_backend() is None:
+        sink.send(
+            MessageId.no_backend,
+            5,
+            f"{store.path}: no pstore backend is registered ({BACKEND_PARAMETER} reads "
+            "(null)), so the next crash will not be recorded; see: pstore-archiver status",
+            {},
+        )
     if options.dry_run:
         _plan(store, archive, report)
         return report

@@ -8,10 +8,9 @@ from typing import Any
 
 from pstore_archiver.archive import Archive
 from pstore_archiver.config import Config
-from pstore_archiver.store import BACKEND_PARAMETER, read_backend
+from pstore_archiver.store import BACKEND_PARAMETER, filesystem_type, read_backend
 from pstore_archiver.units import format_size
 
-MOUNTINFO = "/proc/self/mountinfo"
 NO_BACKEND_ADVICE = (
     "No pstore backend is registered, so the next crash will not be recorded. "
     "On UEFI machines load efi_pstore (modprobe efi_pstore); on servers enable ACPI APEI/ERST "
@@ -19,21 +18,6 @@ NO_BACKEND_ADVICE = (
     "configure ramoops (ramoops.mem_address=, ramoops.mem_size=) or pstore_blk; "
     "pstore.backend=NAME on the kernel command line picks one."
 )
-
-
-def filesystem_type(path: Path, mountinfo: str = MOUNTINFO) -> str | None:
-    """The type of the file system mounted exactly at `path`, or None."""
-    target = os.path.realpath(path)
-    found = None
-    try:
-        with open(mountinfo, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                fields = line.split()
-                if len(fields) > 4 and fields[4] == target and " - " in line:
-                    found = line.split(" - ", 1)[1].split()[0]  # the last mount wins
-    except OSError:
-        return None
-    return found
 
 
 def pending_records(store: Path) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ from pstore_archiver.errors import StoreError, describe_os_error
 READ_CHUNK = 1 << 16
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 BACKEND_PARAMETER = "/sys/module/pstore/parameters/backend"
+MOUNTINFO = "/proc/self/mountinfo"
 
 
 class StoredFile(NamedTuple):
@@ -103,3 +104,18 @@ def read_backend(parameter: str = BACKEND_PARAMETER) -> str | None:
     except OSError:
         return None
     return None if value in ("", "(null)") else value
+
+
+def filesystem_type(path: Path, mountinfo: str = MOUNTINFO) -> str | None:
+    """The type of the file system mounted exactly at `path`, or None."""
+    target = os.path.realpath(path)
+    found = None
+    try:
+        with open(mountinfo, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                fields = line.split()
+                if len(fields) > 4 and fields[4] == target and " - " in line:
+                    found = line.split(" - ", 1)[1].split()[0]  # the last mount wins
+    except OSError:
+        return None
+    return found
