@@ -44,16 +44,16 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 
-if TYPE_CHECKING:
-    from tests import stores
-else:  # tests/ is not a package: import its store builders the way pytest does
-    sys.path.insert(0, str(REPO / "tests"))
-    import stores
+# tests/ is not a package: import its store builders the way pytest does (and mypy, via
+# mypy_path in pyproject.toml)
+sys.path.insert(0, str(REPO / "tests"))
+import stores  # noqa: E402
+import systemd_pstore  # noqa: E402
 
 VENV_PYTHON = REPO / ".venv" / "bin" / "python"
 SYSTEMD_PSTORE = Path("/lib/systemd/systemd-pstore")
@@ -62,13 +62,7 @@ RESULTS_MD = BENCH / "RESULTS.md"
 ISOLATED_ENV = "PSTORE_BENCH_ISOLATED"
 JOURNAL_DIR = Path("/run/systemd/journal")
 PSTORE_CONF = Path("/etc/systemd/pstore.conf")
-PSTORE_DROPIN_DIRS = (
-    "/etc/systemd/pstore.conf.d",
-    "/run/systemd/pstore.conf.d",
-    "/usr/local/lib/systemd/pstore.conf.d",
-    "/usr/lib/systemd/pstore.conf.d",
-    "/lib/systemd/pstore.conf.d",
-)
+PSTORE_DROPIN_DIRS = systemd_pstore.PSTORE_DROPIN_DIRS  # every dir v252 reads drop-ins from
 GNU_TIME = "/usr/bin/time"
 MiB = 1024 * 1024
 RSS_REPS = 2  # runs under GNU time per case, for the peak RSS

@@ -43,6 +43,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from commands import CommandError, run_command
+
 __all__ = [
     "JOURNALD",
     "JournaldHarnessError",
@@ -97,7 +99,7 @@ OUTER_SLACK = STARTUP_TIMEOUT + SYNC_TIMEOUT + STOP_TIMEOUT + 15.0
 DEBUG_ENV = "PSTORE_TEST_JOURNALD_DEBUG"  # set to 1 to run journald with log level debug
 
 
-class JournaldHarnessError(RuntimeError):
+class JournaldHarnessError(CommandError):
     """The harness itself failed (namespace, mounts, journald, journalctl)."""
 
 
@@ -108,39 +110,7 @@ def _run(
     check: bool = True,
     env: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run cmd (an argv list) capturing text output; failures name the command and stderr."""
-    argv = [str(c) for c in cmd]
-    try:
-        proc = subprocess.run(
-            argv,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=timeout,
-            env=None if env is None else dict(env),
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise JournaldHarnessError(
-            f"{shlex.join(argv)} timed out after {timeout:g}s\nstderr:\n{_text(exc.stderr)}"
-        ) from exc
-    except OSError as exc:
-        raise JournaldHarnessError(f"cannot run {shlex.join(argv)}: {exc}") from exc
-    if check and proc.returncode != 0:
-        raise JournaldHarnessError(
-            f"{shlex.join(argv)} exited with status {proc.returncode}\n"
-            f"stderr:\n{proc.stderr}stdout:\n{proc.stdout}"
-        )
-    return proc
-
-
-def _text(data: object) -> str:
-    if data is None:
-        return ""
-    if isinstance(data, bytes):
-        return data.decode("utf-8", "replace")
-    return str(data)
+    return run_command(cmd, timeout=timeout, check=check, env=env, error=JournaldHarnessError)
 
 
 def _read_text(path: Path) -> str:
@@ -282,7 +252,7 @@ def _run_in_namespace(
     cmd = [
         "unshare", "--mount", "--propagation", "private",
         "--pid", "--fork", "--mount-proc", "--kill-child",
-        "--", sys.executable, "-I", str(Path(__file__).resolve()),
+        "--", sys.executable, "-E", "-s", str(Path(__file__).resolve()),
         "--namespace-runner", str(config_path),
     ]  # fmt: skip
     proc = _run(cmd, timeout=timeout + OUTER_SLACK, check=False)
@@ -361,7 +331,7 @@ def run_without_journald(
 
 
 # ---------------------------------------------------------------------------------------
-# Inside the namespaces (run as: python -I journald.py --namespace-runner CONFIG).
+# Inside the namespaces (run as: python -E -s journald.py --namespace-runner CONFIG).
 # We are PID 1 of a new PID namespace with a private mount namespace and a fresh /proc.
 
 _MS_RDONLY = 1

@@ -38,6 +38,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from commands import CommandError, run_command
+
 __all__ = [
     "SYSTEMD_PSTORE",
     "HarnessError",
@@ -69,8 +71,8 @@ SETUP_FAILED = 125
 NAMESPACE_SLACK = 20.0  # seconds for unshare, mounts and copies around the command
 
 
-class HarnessError(RuntimeError):
-    """The harness failed (unshare, a mount, a copy, a timeout), not the program tested."""
+class HarnessError(CommandError):
+    """The harness itself failed (namespace, mounts, the command's start or timeout)."""
 
 
 def run_cmd(
@@ -80,44 +82,7 @@ def run_cmd(
     check: bool = True,
     env: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run argv with stdin from /dev/null, capturing text output.  A timeout, a failure to
-    start, or (with check) a non-zero status raises HarnessError naming the command and
-    showing its stderr and stdout."""
-    if isinstance(cmd, (str, bytes)):
-        raise TypeError("cmd must be a sequence of arguments, not a string")
-    argv = [os.fspath(c) for c in cmd]
-    try:
-        proc = subprocess.run(
-            argv,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=timeout,
-            env=None if env is None else dict(env),
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise HarnessError(
-            f"{shlex.join(argv)} timed out after {timeout:g}s\n"
-            f"stderr:\n{_text(exc.stderr)}\nstdout:\n{_text(exc.stdout)}"
-        ) from exc
-    except OSError as exc:
-        raise HarnessError(f"cannot run {shlex.join(argv)}: {exc}") from exc
-    if check and proc.returncode != 0:
-        raise HarnessError(
-            f"{shlex.join(argv)} exited with status {proc.returncode}\n"
-            f"stderr:\n{proc.stderr}\nstdout:\n{proc.stdout}"
-        )
-    return proc
-
-
-def _text(data: object) -> str:
-    if data is None:
-        return ""
-    if isinstance(data, bytes):
-        return data.decode("utf-8", "replace")
-    return str(data)
+    return run_command(cmd, timeout=timeout, check=check, env=env, error=HarnessError)
 
 
 @functools.cache
