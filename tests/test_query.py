@@ -375,3 +375,35 @@ def test_every_verb_has_help(verb: str, capsys: pytest.CaptureFixture[str]) -> N
         main([verb, "--help"])
     assert done.value.code == 0
     assert len(capsys.readouterr().out.splitlines()) > 3
+
+
+def test_dump_on_an_empty_archive(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(tmp_path / "empty", "dump") == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and "the archive has no entries" in captured.err
+
+
+def test_vacuum_with_nothing_to_do(
+    archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(tmp_path / "none", "vacuum", "--max-entries", "1") == 0
+    assert "No archive at" in capsys.readouterr().err
+    assert cli(archive, "vacuum", "--max-entries", "100", "--dry-run") == 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and "Nothing to remove" in captured.err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--max-age", "3 fortnights"], "vacuum: unknown time unit 'fortnights'"),
+        (["--max-entries", "-1"], "vacuum: expected 0 or more, got -1"),
+        (["--max-use=-5M"], "vacuum: a size cannot be negative"),
+    ],
+)
+def test_vacuum_bad_input(
+    archive: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    assert cli(archive, "vacuum", *argv) == 2
+    assert message in capsys.readouterr().err
+    assert len([p for p in archive.iterdir() if not p.name.startswith(".")]) == 8
