@@ -31,6 +31,21 @@ EXIT_USAGE = 2
 EXIT_ARCHIVE_UNWRITABLE = 73
 EXIT_LOCKED = 75
 EXIT_CONFIG = 78
+EPILOG = """\
+ENTRY is an entry id, a unique prefix of one, or nothing for the newest entry.
+
+exit status:
+  0   done: everything in the store is archived (or there was nothing)
+  1   something was left in the store (it is safe there), or a query found nothing
+  2   usage error
+  73  the archive cannot be written (missing, read-only, full); nothing was unlinked
+  75  another run holds the archive's lock
+  78  the configuration is invalid; nothing was touched
+
+files:
+  /etc/pstore-archiver.toml, /etc/pstore-archiver.toml.d/*.toml   configuration
+  /var/lib/pstore-archiver/<entry>/entry.json, dmesg.txt, records  the archive
+"""
 EXIT_STATUS: dict[type[ArchiverError], int] = {
     ConfigError: EXIT_CONFIG,
     ArchiveUnwritable: EXIT_ARCHIVE_UNWRITABLE,
@@ -412,6 +427,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pstore-archiver",
         description="Move kernel crash records out of pstore into a durable archive, "
         "reassembled into one log per crash, and query that archive.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")

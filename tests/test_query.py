@@ -407,3 +407,13 @@ def test_vacuum_bad_input(
     assert cli(archive, "vacuum", *argv) == 2
     assert message in capsys.readouterr().err
     assert len([p for p in archive.iterdir() if not p.name.startswith(".")]) == 8
+
+
+def test_main_help_lists_every_exit_code(capsys: pytest.CaptureFixture[str]) -> None:
+    from pstore_archiver import cli
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    codes = {cli.EXIT_OK, cli.EXIT_USAGE, *cli.EXIT_STATUS.values()}
+    assert all(f"\n  {code} " in out for code in codes), out
