@@ -88,9 +88,10 @@ def _read_id(path: str) -> str | None:
 
 
 def analyze(entry: Entry, dmesg: bytes | None) -> Analysis | None:
-    text = dmesg if dmesg is not None else entry.records[0].text
+    """The crash analysis of a kernel log: a dump's reassembled text, or a console record."""
     if entry.kind not in ("dmesg", "console"):
         return None
+    text = dmesg if dmesg is not None else entry.records[0].text
     return analyze_log(text.decode("utf-8", errors="replace"))
 
 
