@@ -206,3 +206,10 @@ def test_grouping_loses_nothing_and_ignores_listing_order(seed: int, keep: list[
     shuffled = list(records)
     random.Random(seed).shuffle(shuffled)
     assert group(shuffled) == entries
+
+
+def test_pstore_blk_total_line_is_not_part_of_the_log() -> None:
+    data = b"Panic: Total 16 times\nPanic#1 Part1\n<0>[    1.000000] Kernel panic\n"
+    [entry] = group(parse([FakeRecord("dmesg-pstore_blk-0", data, 1700000000)]))
+    assert (entry.backend, entry.reason, entry.oopscount) == ("pstore_blk", "Panic", 1)
+    assert render_dmesg(entry) == b"<0>[    1.000000] Kernel panic\n"
