@@ -231,11 +231,16 @@ def _entry_summary(entry_id: str, entry: Entry, path: Path) -> dict[str, Any]:
 BATCH_ENTRIES = 64
 
 
+# A batch of at least this many entries is written from as many threads.
+PARALLEL_ENTRIES = 8
+
+
 class _Staged(NamedTuple):
     entry_id: str
     entry: Entry
     manifest: dict[str, Any]
     dmesg: bytes | None
+    files: list[NewFile]
 
 
 class _Transaction:
@@ -286,28 +291,50 @@ class _Transaction:
                 return
 
     def publish_batch(self, batch: list[Entry], rest: list[Entry], taken: set[str]) -> bool:
-        """Stage and rename each entry (files and entry fsynced), fsync the archive once
+        """Write and rename each entry (files and entry fsynced), fsync the archive once
         for all of them, and only then unlink and announce.  False when the archive
-        failed: what was not made durable stays in the store (`rest` from the failure)."""
-        staged: list[_Staged] = []
-        failure = None
-        for entry in batch:
-            try:
-                staged.append(self.stage(self.archive.unique_id(entry.base_id, taken), entry))
-            except ArchiveUnwritable as e:
-                failure = e
-                break
+        failed: what was not made durable stays in the store, with `rest` after it."""
+        prepared = [self.prepare(self.archive.unique_id(e.base_id, taken), e) for e in batch]
+        written, failure = self.write(prepared)
         try:
             self.archive.sync(self.archive_fd)
         except ArchiveUnwritable as e:
             self.keep(rest, str(e))  # renamed but maybe not durable: the next run syncs them
             return False
-        for item in staged:
+        for item in written:
             self.finish(item)
         if failure is not None:
-            self.keep(rest[len(staged) :], str(failure))
+            done = {item.entry_id for item in written}
+            failed = [item.entry for item in prepared if item.entry_id not in done]
+            self.keep(failed + rest[len(batch) :], str(failure))
             return False
         return True
+
+    def write(self, prepared: list[_Staged]) -> tuple[list[_Staged], ArchiveUnwritable | None]:
+        """Publish the entries (without the archive's fsync); the ones written, and the
+        first failure.  One at a time, stopping at a failure; a large batch from several
+        threads, so the file system commits their fsyncs together."""
+        if len(prepared) < PARALLEL_ENTRIES:
+            written: list[_Staged] = []
+            for item in prepared:
+                failure = self.write_one(item)
+                if failure is not None:
+                    return written, failure
+                written.append(item)
+            return written, None
+        from concurrent.futures import ThreadPoolExecutor  # only for thousands of records
+
+        with ThreadPoolExecutor(max_workers=PARALLEL_ENTRIES) as pool:
+            failures = list(pool.map(self.write_one, prepared))
+        written = [item for item, failure in zip(prepared, failures) if failure is None]
+        return written, next((f for f in failures if f is not None), None)
+
+    def write_one(self, item: _Staged) -> ArchiveUnwritable | None:
+        try:
+            self.archive.publish(self.archive_fd, item.entry_id, item.files, sync_archive=False)
+        except ArchiveUnwritable as e:
+            return e
+        return None
 
     def handle_known(self, record: Record, previous: KnownRecord) -> None:
         """A record whose name and bytes are already archived: an interrupted run of this
@@ -333,20 +360,19 @@ class _Transaction:
             )
         self.unlink(record)
 
-    def stage(self, entry_id: str, entry: Entry) -> _Staged:
-        """Write the entry and rename it into place; the archive's fsync comes after."""
+    def prepare(self, entry_id: str, entry: Entry) -> _Staged:
+        """Everything the entry's directory will hold: the records, log and manifest."""
         dmesg = render_dmesg(entry) if entry.is_dump else None
         manifest = build_manifest(entry_id, entry, self.origin, analyze(entry, dmesg))
         files = [NewFile(r.name.name, r.data, r.mtime_ns) for r in entry.records]
         if dmesg is not None:
             files.append(NewFile(DMESG_NAME, dmesg))
         files.append(NewFile(MANIFEST_NAME, render_manifest(manifest)))
-        self.archive.publish(self.archive_fd, entry_id, files, sync_archive=False)
-        return _Staged(entry_id, entry, manifest, dmesg)
+        return _Staged(entry_id, entry, manifest, dmesg, files)
 
     def finish(self, staged: _Staged) -> None:
         """For a durable entry: unlink its records, then tell the journal."""
-        entry_id, entry, manifest, dmesg = staged
+        entry_id, entry, manifest, dmesg, _ = staged
         entry_path = self.archive.path / entry_id
         self.report.entries.append(_entry_summary(entry_id, entry, entry_path))
         self.report.archived.extend(r.name.name for r in entry.records)

@@ -232,3 +232,33 @@ def test_read_only_archive_refuses_then_archives_everything_once_writable(
 
     namespace.mount("-o", "remount,bind,rw", str(target))
     assert_done(records, archiver(namespace, store, archive), store, namespace.path(archive))
+
+
+def test_many_entries_written_in_parallel_fill_the_disk_safely(
+    namespace: MountNamespace, tmp_path: Path
+) -> None:
+    """Forty ramoops zones: a batch this large is written from several threads
+    (service.PARALLEL_ENTRIES). The tmpfs fills part way: whatever was not made durable
+    stays in the store, exit 73; with room, the next run archives the rest once."""
+    records = [
+        FakeRecord(
+            f"dmesg-ramoops-{zone}",
+            f"Panic#{zone + 1} Part1\nzone {zone}\n".encode(),
+            1700000000 + zone,
+        )
+        for zone in range(40)
+    ]
+    store = write_store(tmp_path / "pstore", records)
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    namespace.mount("-t", "tmpfs", "-o", "size=64k,mode=0755", "tmpfs", str(mnt))
+    archive = mnt / "archive"
+    full = archiver(namespace, store, archive)
+    assert_refused(full, archive, "(ENOSPC)")
+    assert_safe(records, store, namespace.path(archive))
+    archived = read_archive(namespace.path(archive))[0]
+    assert 0 < len(archived) < 40
+    assert len(list(store.iterdir())) == 40 - len(archived)
+
+    namespace.mount("-o", "remount,size=4m", str(mnt))
+    assert_done(records, archiver(namespace, store, archive), store, namespace.path(archive))

@@ -352,3 +352,22 @@ def test_a_part_that_cannot_be_read_leaves_a_marked_incomplete_entry(
         .read_bytes()
         .endswith(b"[pstore-archiver: Part 1 missing]\n")
     )
+
+
+def test_a_large_batch_is_written_in_parallel_and_archived_whole(
+    dirs: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    store, archive = dirs
+    zones = [
+        FakeRecord(f"dmesg-ramoops-{z}", f"Panic#{z + 1} Part1\nzone {z}\n".encode(), 1700000000)
+        for z in range(100)  # two batches of entries, each written by several threads
+    ]
+    write_store(store, zones)
+    assert run(store, archive) == 0
+    assert list(store.iterdir()) == []
+    assert len(entries(archive)) == 100
+    for z in (0, 63, 64, 99):
+        entry = f"20231114T221320Z-ramoops-panic{z + 1}"
+        assert (archive / entry / "dmesg.txt").read_bytes() == f"zone {z}\n".encode()
+    told = capsys.readouterr().err
+    assert told.count("MESSAGE_ID=c060af52e3f04cf3bfa23f0f29a38cb5") == 100
