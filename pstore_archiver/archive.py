@@ -107,6 +107,11 @@ class Archive:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._published: dict[str, StoredEntry] = {}
+
+    def remember(self, entry: StoredEntry) -> None:
+        """An entry this process made durable: the index takes it without reading it back."""
+        self._published[entry.entry_id] = entry
 
     def _unwritable(self, what: str, error: OSError) -> ArchiveUnwritable:
         return ArchiveUnwritable(f"{self.path}: {what}: {describe_os_error(error)}")
@@ -264,7 +269,7 @@ class Archive:
         fresh = {i: index[i] for i in ids if i in index}
         for entry_id in ids:
             if entry_id not in fresh:
-                loaded = self._load_entry(entry_id)
+                loaded = self._published.get(entry_id) or self._load_entry(entry_id)
                 if loaded is not None:
                     fresh[entry_id] = loaded
         if fresh.keys() != index.keys():

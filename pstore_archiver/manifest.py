@@ -92,9 +92,16 @@ def render_manifest(manifest: dict[str, Any]) -> bytes:
             text = f"[\n{items}\n  ]"
         else:
             text = _dump(value)
-        lines.append(f"  {_dump(key)}: {text}")
+        lines.append(f'  "{key}": {text}')  # our own keys: nothing to escape
     return ("{\n" + ",\n".join(lines) + "\n}\n").encode()
 
 
+_LITERALS = {None: "null", True: "true", False: "false"}
+
+
 def _dump(value: Any) -> str:
+    if value is None or isinstance(value, bool):
+        return _LITERALS[value]
+    if type(value) is int:
+        return str(value)
     return json.dumps(value, ensure_ascii=False)

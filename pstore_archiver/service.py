@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 from pstore_archiver import journal
 from pstore_archiver.analysis import Analysis, analyze_log
-from pstore_archiver.archive import Archive, KnownRecord, NewFile
+from pstore_archiver.archive import Archive, KnownRecord, NewFile, StoredEntry
 from pstore_archiver.config import Config
 from pstore_archiver.diagnostics import log
 from pstore_archiver.dumps import Entry, group, render_dmesg
@@ -372,7 +372,8 @@ class _Transaction:
 
     def finish(self, staged: _Staged) -> None:
         """For a durable entry: unlink its records, then tell the journal."""
-        entry_id, entry, manifest, dmesg, _ = staged
+        entry_id, entry, manifest, dmesg, files = staged
+        self.archive.remember(StoredEntry(manifest, sum(len(f.data) for f in files)))
         entry_path = self.archive.path / entry_id
         self.report.entries.append(_entry_summary(entry_id, entry, entry_path))
         self.report.archived.extend(r.name.name for r in entry.records)

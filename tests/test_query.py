@@ -417,3 +417,12 @@ def test_main_help_lists_every_exit_code(capsys: pytest.CaptureFixture[str]) -> 
     out = capsys.readouterr().out
     codes = {cli.EXIT_OK, cli.EXIT_USAGE, *cli.EXIT_STATUS.values()}
     assert all(f"\n  {code} " in out for code in codes), out
+
+
+def test_the_index_written_after_a_run_matches_the_disk(archive: Path) -> None:
+    index = json.loads((archive / ".index.json").read_text())["entries"]
+    assert sorted(index) == IDS
+    for entry_id, indexed in index.items():
+        on_disk = sum(p.stat().st_size for p in (archive / entry_id).iterdir())
+        assert indexed["size"] == on_disk
+        assert indexed["manifest"] == json.loads((archive / entry_id / "entry.json").read_text())
