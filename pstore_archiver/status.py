@@ -96,10 +96,23 @@ def render_status(status: dict[str, Any]) -> str:
         f"Archive: {archive['path']}" + ("" if archive["exists"] else " (not created yet)"),
         f"         {archive['entries']} entries, {format_size(archive['bytes'])}, "
         + (f"{format_size(free)} free on its file system" if free is not None else "free unknown"),
-        "Limits:  " + ", ".join(f"{k}={v}" for k, v in status["retention"].items()),
+        "Limits:  " + _limits_text(status["retention"]),
         "Last run: " + _last_run_text(status["last_run"]),
     ]
     return "\n".join(lines)
+
+
+def _limits_text(retention: dict[str, int]) -> str:
+    """`max_entries=none, max_use=256M, keep_free=1.0G, max_age=90d` (0 means no limit)."""
+    shown = {
+        "max_entries": str(retention["max_entries"]),
+        "max_use": format_size(retention["max_use"]),
+        "keep_free": format_size(retention["keep_free"]),
+        "max_age": f"{retention['max_age'] // 86400}d"
+        if retention["max_age"] % 86400 == 0
+        else f"{retention['max_age']}s",
+    }
+    return ", ".join(f"{k}={v if retention[k] else 'none'}" for k, v in shown.items())
 
 
 def _last_run_text(last: dict[str, Any] | None) -> str:

@@ -426,3 +426,13 @@ def test_the_index_written_after_a_run_matches_the_disk(archive: Path) -> None:
         on_disk = sum(p.stat().st_size for p in (archive / entry_id).iterdir())
         assert indexed["size"] == on_disk
         assert indexed["manifest"] == json.loads((archive / entry_id / "entry.json").read_text())
+
+
+def test_status_shows_limits_in_units(archive: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = archive.parent / "limits.toml"
+    config.write_text('[retention]\nmax_use = "256M"\nkeep_free = 0\nmax_age = "90d"\n')
+    capsys.readouterr()
+    main(["--config", str(config), "--archive", str(archive), "status"])
+    assert "Limits:  max_entries=none, max_use=256M, keep_free=none, max_age=90d" in (
+        capsys.readouterr().out
+    )
