@@ -257,8 +257,9 @@ class Archive:
             raise self._unwritable("cannot sync the archive directory", e) from e
 
     def read_manifest(self, entry_id: str) -> dict[str, Any]:
-        with open(self.path / entry_id / MANIFEST_NAME, "rb") as f:
-            manifest: dict[str, Any] = json.load(f)
+        # plain strings, not Path objects: the index rebuild calls this 10,000 times
+        with open(os.path.join(self.path, entry_id, MANIFEST_NAME), "rb") as f:
+            manifest: dict[str, Any] = json.loads(f.read())
         return manifest
 
     def entries(self) -> list[StoredEntry]:
@@ -279,7 +280,7 @@ class Archive:
     def _load_entry(self, entry_id: str) -> StoredEntry | None:
         try:
             manifest = self.read_manifest(entry_id)
-            with os.scandir(self.path / entry_id) as files:
+            with os.scandir(os.path.join(self.path, entry_id)) as files:
                 size = sum(f.stat(follow_symlinks=False).st_size for f in files)
         except (OSError, ValueError) as e:
             log.warning(
