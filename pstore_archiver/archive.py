@@ -108,6 +108,7 @@ class Archive:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._published: dict[str, StoredEntry] = {}
+        self._index: dict[str, StoredEntry] | None = None  # .index.json as last read or written
 
     def remember(self, entry: StoredEntry) -> None:
         """An entry this process made durable: the index takes it without reading it back."""
@@ -290,16 +291,19 @@ class Archive:
         return StoredEntry(manifest, size)
 
     def _read_index(self) -> dict[str, StoredEntry]:
+        if self._index is not None:  # a run asks twice (known records, then retention)
+            return self._index
         try:
             with open(self.path / INDEX_NAME, "rb") as f:
                 document = json.load(f)
             if document.get("version") != INDEX_VERSION:
                 return {}
-            return {
+            self._index = {
                 i: StoredEntry(e["manifest"], e["size"]) for i, e in document["entries"].items()
             }
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return {}  # a cache: rebuilt from the manifests
+        return self._index
 
     def _write_index(self, entries: dict[str, StoredEntry]) -> None:
         document = {
@@ -308,6 +312,7 @@ class Archive:
                 i: {"manifest": e.manifest, "size": e.size_bytes} for i, e in entries.items()
             },
         }
+        self._index = entries
         data = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
         try:
             write_replace(self.path, INDEX_NAME, data)

@@ -62,15 +62,16 @@ class Verb(NamedTuple):
     add_arguments: Callable[[argparse.ArgumentParser], None]
 
 
-def load_config(args: argparse.Namespace) -> Any:
-    from pstore_archiver.config import load_config as load
+def config_of(args: argparse.Namespace) -> Any:
+    """The configuration, with --source and --archive applied over the files."""
+    from pstore_archiver.config import load_config
 
     overrides: dict[str, dict[str, Any]] = {}
     if args.source is not None:
         overrides["source"] = {"path": str(args.source)}
     if args.archive is not None:
         overrides["archive"] = {"path": str(args.archive)}
-    return load(args.config, overrides)
+    return load_config(args.config, overrides)
 
 
 def print_json(document: Any) -> None:
@@ -94,7 +95,7 @@ def verb_run(args: argparse.Namespace) -> int:
     from pstore_archiver.journal import Sink
     from pstore_archiver.service import RunOptions, read_origin, run_once
 
-    config = load_config(args)
+    config = config_of(args)
     sink = Sink(
         use_journal=config.journal_enabled,
         attach_text=config.attach_text,
@@ -139,7 +140,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def verb_config(args: argparse.Namespace) -> int:
-    config = load_config(args)
+    config = config_of(args)
     if args.check:
         print("configuration is valid")
         return EXIT_OK
@@ -162,7 +163,7 @@ def verb_config(args: argparse.Namespace) -> int:
 def open_archive(args: argparse.Namespace) -> tuple[Any, Any]:
     from pstore_archiver.archive import Archive
 
-    config = load_config(args)
+    config = config_of(args)
     return config, Archive(config.archive_path)
 
 

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from commands import run_command
 from faults import check_done, check_safe, read_archive, staging_dirs
 from stores import FakeRecord, fixture_records, seed_erst_store, write_store
 
@@ -80,15 +81,8 @@ class MountNamespace:
     def run(
         self, *argv: str, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["nsenter", f"--target={self.proc.pid}", "--mount", "--", *argv],
-            env=env,
-            capture_output=True,
-            text=True,
-            stdin=subprocess.DEVNULL,
-            timeout=TIMEOUT,
-            check=False,
-        )
+        command = ["nsenter", f"--target={self.proc.pid}", "--mount", "--", *argv]
+        return run_command(command, timeout=TIMEOUT, check=False, env=env)
 
     def mount(self, *args: str) -> None:
         done = self.run("mount", *args)

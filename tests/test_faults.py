@@ -35,6 +35,7 @@ from typing import Any
 
 import faults
 import pytest
+from commands import run_command
 from faults import (
     ENV_KILL_AT,
     ENV_LOG,
@@ -487,15 +488,7 @@ def child_run(
         str(archive),
         "run",
     ]
-    return subprocess.run(
-        argv,
-        env=env,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=CHILD_TIMEOUT,
-        check=False,
-    )
+    return run_command(argv, timeout=CHILD_TIMEOUT, check=False, env=env)
 
 
 def sigkill_points(ops: Sequence[Op], stride: int) -> list[int]:
