@@ -1,4 +1,5 @@
-"""Test helper: run the real ``systemd-pstore`` (Debian 12: v252) side by side with us.
+"""Test helper: run the real ``systemd-pstore`` (Debian 12: v252, Debian 13: v257) side by
+side with us; :func:`systemd_pstore_version` says which one this machine has.
 
 :func:`run_systemd_pstore` gives a store directory and an archive directory to
 ``/lib/systemd/systemd-pstore SOURCE ARCHIVE`` (the two positional arguments exist since
@@ -52,6 +53,7 @@ __all__ = [
     "run_in_namespace",
     "run_systemd_pstore",
     "systemd_pstore_available",
+    "systemd_pstore_version",
 ]
 
 SYSTEMD_PSTORE = "/lib/systemd/systemd-pstore"
@@ -104,6 +106,17 @@ def systemd_pstore_available() -> str | None:
     except HarnessError as exc:
         return f"cannot create a private mount namespace: {exc}"
     return None
+
+
+@functools.cache
+def systemd_pstore_version() -> int:
+    """The systemd release systemd-pstore belongs to (252 on Debian 12, 257 on Debian 13),
+    from ``systemctl --version``: systemd-pstore itself has no version option."""
+    output = run_cmd(["systemctl", "--version"], timeout=15).stdout
+    words = output.split()
+    if len(words) < 2 or words[0] != "systemd" or not words[1].isdigit():
+        raise HarnessError(f"systemctl --version: unexpected output {output[:80]!r}")
+    return int(words[1])
 
 
 def require_systemd_pstore() -> None:

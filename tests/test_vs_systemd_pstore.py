@@ -1,11 +1,13 @@
 """Side by side with systemd-pstore (DESIGN §9 "Differential"; systemd-pstore.md §4-§7, §10).
 
 Each test builds one store, copies it twice, gives one copy to the real
-``/lib/systemd/systemd-pstore`` (Debian 12: v252, run by tests/systemd_pstore.py in a private
-mount namespace) and the other to ``pstore-archiver run``, and asserts both:
+``/lib/systemd/systemd-pstore`` (run by tests/systemd_pstore.py in a private mount namespace)
+and the other to ``pstore-archiver run``, and asserts both:
 
-* what systemd-pstore observably does wrong, as a fact: if the baseline ever changes (a newer
-  systemd), the test fails and the README's comparison table must be revisited;
+* what systemd-pstore observably does wrong, as a fact, for the two releases we meet: v252
+  (Debian 12) and v257 (Debian 13), which groups dumps by other rules since v253
+  (systemd-pstore.md §4a, §4b).  If the baseline ever changes (another systemd), the test fails
+  and the README's comparison table must be revisited;
 * that pstore-archiver gets the same store right (DESIGN §1, §3, §5).
 
 pstore-archiver runs as a subprocess in the same kind of namespace (no journald socket: its
@@ -42,6 +44,7 @@ from systemd_pstore import (
     require_systemd_pstore,
     run_in_namespace,
     run_systemd_pstore,
+    systemd_pstore_version,
 )
 
 pytestmark = pytest.mark.root
@@ -58,6 +61,12 @@ ARCHIVE_FULL_SIZE = "16k"  # four 4 KiB pages: one entry of the seed ERST store 
 @pytest.fixture(autouse=True)
 def _needs_systemd_pstore() -> None:
     require_systemd_pstore()
+
+
+def groups_by_id_digits() -> bool:
+    """v243-v252 group dumps by the record id minus its last six digits (Debian 12);
+    v253 and later by backend rules: ERST id runs, EFI second and count (§4a, §4b)."""
+    return systemd_pstore_version() < 253
 
 
 # --- running pstore-archiver -----------------------------------------------------------
@@ -201,18 +210,21 @@ def assert_record_entry(ours: OurRun, entry_id: str, record: FakeRecord) -> None
 
 
 def test_erst_oops_and_panic_of_one_boot(tmp_path: Path) -> None:
-    """ERST ids of one boot share their high digits: v252 keys on id minus 6 digits."""
+    """ERST ids of one boot share their high digits: v252 keys on id minus 6 digits; v257
+    puts a run of consecutive ids together.  Either way both dumps land in one group."""
     stores = two_copies(tmp_path, seed_erst_store())
     oops, panic = stores.records[:2], stores.records[2:]
+    ids = [f"dmesg-erst-63199863510558310{n}" for n in (45, 44, 43, 42, 41)]
 
     theirs = stores.run_theirs()
     assert (theirs.returncode, theirs.store) == (0, {}), theirs.describe()
-    assert theirs.top_level() == ["6319986351055"], theirs.describe()
-    merged = theirs.archive["6319986351055/dmesg.txt"]
+    group = "6319986351055" if groups_by_id_digits() else "6319986351055831045"
+    assert theirs.top_level() == [group], theirs.describe()
+    merged = theirs.archive[f"{group}/dmesg.txt"]
     assert headers(merged) == [
         "Panic#2 Part3", "Panic#2 Part2", "Panic#2 Part1", "Oops#1 Part2", "Oops#1 Part1",
     ]  # fmt: skip  # both dumps in one file, header lines kept
-    assert separators(merged) == [f"dmesg-erst-63199863510558310{n}" for n in (45, 44, 43, 42, 41)]
+    assert separators(merged) == (ids if groups_by_id_digits() else [])
 
     ours = stores.run_ours()
     assert (ours.returncode, ours.store) == (0, {}), ours.describe()
@@ -224,18 +236,23 @@ def test_erst_oops_and_panic_of_one_boot(tmp_path: Path) -> None:
 
 def test_efi_dump_written_across_a_ten_second_boundary(tmp_path: Path) -> None:
     """Every EFI part carries the second it was written in; v252's group key is that second
-    divided by ten, so one Panic whose parts straddle 1700000109/1700000110 is split."""
+    divided by ten, v257's the second itself, so one Panic whose parts straddle
+    1700000109/1700000110 is split either way."""
     lines = log_lines(150, 1.0, "efi panic")
     records = efi_dump("Panic", 1, lines, 15, [1700000109] * 7 + [1700000110] * 8)
     stores = two_copies(tmp_path, records)
 
     theirs = stores.run_theirs()
     assert (theirs.returncode, theirs.store) == (0, {}), theirs.describe()
-    assert theirs.top_level() == ["170000010", "170000011"], theirs.describe()
-    assert headers(theirs.archive["170000010/dmesg.txt"]) == [
+    if groups_by_id_digits():
+        newer, older = "170000010", "170000011"
+    else:
+        newer, older = "1700000109/001", "1700000110/001"
+    assert theirs.top_level() == [newer.split("/")[0], older.split("/")[0]], theirs.describe()
+    assert headers(theirs.archive[f"{newer}/dmesg.txt"]) == [
         f"Panic#1 Part{n}" for n in range(7, 0, -1)
     ]
-    assert headers(theirs.archive["170000011/dmesg.txt"]) == [
+    assert headers(theirs.archive[f"{older}/dmesg.txt"]) == [
         f"Panic#1 Part{n}" for n in range(15, 7, -1)
     ]
 
@@ -249,7 +266,8 @@ def test_efi_dump_written_across_a_ten_second_boundary(tmp_path: Path) -> None:
 @pytest.mark.parametrize("backend", ["efi", "efi_pstore"])
 def test_efi_oops_and_panic_in_one_second(tmp_path: Path, backend: str) -> None:
     """panic_on_oops: Oops#1 and Panic#2 written in the same second.  v252 interleaves their
-    parts; `dmesg-efi_pstore-` (kernels >= 6.2) gets v252's generic rule, the same result."""
+    parts; `dmesg-efi_pstore-` (kernels >= 6.2) gets v252's generic rule, the same result.
+    v257 keys EFI on second and count, so it keeps the two apart (header lines kept)."""
     second = 1700000001
     oops_lines = log_lines(30, 1.0, "before oops")
     panic_lines = [*oops_lines, *log_lines(30, 5.0, "after oops")]
@@ -259,11 +277,17 @@ def test_efi_oops_and_panic_in_one_second(tmp_path: Path, backend: str) -> None:
 
     theirs = stores.run_theirs()
     assert (theirs.returncode, theirs.store) == (0, {}), theirs.describe()
-    assert theirs.top_level() == ["170000000"], theirs.describe()
-    assert headers(theirs.archive["170000000/dmesg.txt"]) == [
-        "Panic#2 Part3", "Oops#1 Part3", "Panic#2 Part2", "Oops#1 Part2",
-        "Panic#2 Part1", "Oops#1 Part1",
-    ]  # fmt: skip  # one part of each dump in turn
+    if groups_by_id_digits():
+        assert theirs.top_level() == ["170000000"], theirs.describe()
+        assert headers(theirs.archive["170000000/dmesg.txt"]) == [
+            "Panic#2 Part3", "Oops#1 Part3", "Panic#2 Part2", "Oops#1 Part2",
+            "Panic#2 Part1", "Oops#1 Part1",
+        ]  # fmt: skip  # one part of each dump in turn
+    else:
+        assert theirs.top_level() == ["1700000001"], theirs.describe()
+        for count, reason in ((1, "Oops"), (2, "Panic")):
+            log = theirs.archive[f"1700000001/00{count}/dmesg.txt"]
+            assert headers(log) == [f"{reason}#{count} Part{n}" for n in (3, 2, 1)]
 
     ours = stores.run_ours()
     assert (ours.returncode, ours.store) == (0, {}), ours.describe()
@@ -297,12 +321,19 @@ def test_ramoops_records_of_two_boots(tmp_path: Path) -> None:
 
     theirs = stores.run_theirs()
     assert (theirs.returncode, theirs.store) == (0, {}), theirs.describe()
-    assert theirs.archive == {
-        "console-ramoops-0": boot_b[1].data,  # boot A's copy replaced (COPY_REPLACE)
+    replaced = {  # boot A's copies replaced (COPY_REPLACE)
+        "console-ramoops-0": boot_b[1].data,
         "dmesg-ramoops-0": boot_b[0].data,
-        "dmesg.txt": b"dmesg-ramoops-0:\n" + boot_a[0].data,  # stale: boot A's text
-    }, theirs.describe()
-    assert f"{stores.theirs.parent}/archive/dmesg.txt: File exists" in theirs.stderr
+    }
+    if groups_by_id_digits():
+        assert theirs.archive == {
+            **replaced,
+            "dmesg.txt": b"dmesg-ramoops-0:\n" + boot_a[0].data,  # stale: boot A's text
+        }, theirs.describe()
+        assert f"{stores.theirs.parent}/archive/dmesg.txt: File exists" in theirs.stderr
+    else:  # v257 ignores ramoops in its dmesg pass: no log, and boot A's panic is lost too
+        assert theirs.archive == replaced, theirs.describe()
+        assert all(boot_a[0].data not in data for data in theirs.archive.values())
     assert all(boot_a[1].data not in data for data in theirs.archive.values())  # lost
 
     ours = stores.run_ours()
@@ -323,7 +354,8 @@ def test_ramoops_records_of_two_boots(tmp_path: Path) -> None:
 
 def test_twelve_ramoops_dump_zones(tmp_path: Path) -> None:
     """12 zones after 11 oopses and a panic: zone n holds dump count n+1.  v252 has no key
-    for ids of 6 digits or fewer, so all go to the root, joined in reverse *byte* order."""
+    for ids of 6 digits or fewer, so all go to the root, joined in reverse *byte* order;
+    v257 does not reassemble ramoops at all."""
     zones = [
         FakeRecord(
             f"dmesg-ramoops-{n}",
@@ -337,9 +369,12 @@ def test_twelve_ramoops_dump_zones(tmp_path: Path) -> None:
 
     theirs = stores.run_theirs()
     assert (theirs.returncode, theirs.store) == (0, {}), theirs.describe()
-    assert theirs.top_level() == sorted([*(z.name for z in zones), "dmesg.txt"])
-    counts = [int(h.split("#")[1].split()[0]) for h in headers(theirs.archive["dmesg.txt"])]
-    assert counts == [10, 9, 8, 7, 6, 5, 4, 3, 12, 11, 2, 1], theirs.describe()
+    if groups_by_id_digits():
+        assert theirs.top_level() == sorted([*(z.name for z in zones), "dmesg.txt"])
+        counts = [int(h.split("#")[1].split()[0]) for h in headers(theirs.archive["dmesg.txt"])]
+        assert counts == [10, 9, 8, 7, 6, 5, 4, 3, 12, 11, 2, 1], theirs.describe()
+    else:  # v257: "Unknown backend", the raw files in the root and no log at all
+        assert theirs.top_level() == sorted(z.name for z in zones), theirs.describe()
 
     ours = stores.run_ours()
     assert (ours.returncode, ours.store) == (0, {}), ours.describe()
@@ -364,19 +399,32 @@ def test_archive_full(tmp_path: Path) -> None:
     assert theirs.returncode == 0, theirs.describe()  # errors, yet success
     assert theirs.store and len(theirs.store) < len(original), theirs.describe()  # some unlinked
     assert set(theirs.store) | archived == set(original)
-    assert "6319986351055/dmesg.txt" not in theirs.archive  # the reassembled log: not written
-    assert "dmesg.txt: No space left on device" in theirs.stderr
     copy_errors = [line for line in theirs.stderr.splitlines() if "copy_file_atomic" in line]
     assert copy_errors and not any("No space" in line for line in copy_errors)  # no errno
     # failed dmesg records are retried into the archive root, away from their group:
     assert any(f"{stores.theirs.parent}/archive/dmesg-erst-" in line for line in copy_errors)
-
     theirs_again = stores.run_theirs()  # now with room
     assert (theirs_again.returncode, theirs_again.store) == (0, {}), theirs_again.describe()
-    log = theirs_again.archive["6319986351055/dmesg.txt"]
     kept = sorted(theirs.store)
-    assert separators(log) == kept[::-1]  # only the records left after the first run
-    assert len(headers(log)) < len(original)  # the other parts' text is in no dmesg.txt
+    if groups_by_id_digits():
+        assert "6319986351055/dmesg.txt" not in theirs.archive  # the log: not written
+        assert "dmesg.txt: No space left on device" in theirs.stderr
+        log = theirs_again.archive["6319986351055/dmesg.txt"]
+        assert separators(log) == kept[::-1]  # only the records left after the first run
+        assert len(headers(log)) < len(original)  # the other parts' text is in no dmesg.txt
+    else:
+        # v257 appends every part's text to the log, copied or not; the records it could
+        # not copy go to a group of their own the next time, with their text logged again.
+        first_log = theirs.archive["6319986351055831045/dmesg.txt"]
+        assert len(headers(first_log)) == len(original), theirs.describe()
+        assert theirs_again.top_level() == ["6319986351055831042", "6319986351055831045"]
+        again_log = theirs_again.archive["6319986351055831042/dmesg.txt"]
+        assert set(headers(again_log)) <= set(headers(first_log))  # the same text twice
+        assert kept == sorted(
+            p.rsplit("/", 1)[-1]
+            for p in theirs_again.archive
+            if p.startswith("6319986351055831042/dmesg-erst-")
+        )
 
     archive = stores.ours.parent / "archive"
     ours = stores.run_ours(archive_size=ARCHIVE_FULL_SIZE)
@@ -434,9 +482,12 @@ def test_unlink_no_run_twice(tmp_path: Path) -> None:
     raw = [p for p in before if "/dmesg-efi-" in p]
     assert len(raw) == len(records)
     assert all(after[p] != before[p] for p in raw)  # every record copied again
-    [group] = first.top_level()
-    assert after[f"{group}/dmesg.txt"] == before[f"{group}/dmesg.txt"]  # not rewritten:
-    assert f"{their_archive}/{group}/dmesg.txt: File exists" in second.stderr
+    [log_path] = [p for p in first.archive if p.endswith("/dmesg.txt")]
+    if groups_by_id_digits():
+        assert after[log_path] == before[log_path]  # not rewritten:
+        assert f"{their_archive}/{log_path}: File exists" in second.stderr
+    else:  # v257 appends to the log again: every part's text twice
+        assert second.archive[log_path] == first.archive[log_path] * 2, second.describe()
 
     ours = stores.run_ours("--no-unlink")
     assert (ours.returncode, ours.store) == (0, original), ours.describe()
