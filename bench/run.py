@@ -1,24 +1,32 @@
 """Benchmark pstore-archiver against systemd-pstore and the interpreter's own start-up.
 
-    .venv/bin/python bench/run.py            # or: bench/run   (about 3-4 minutes on 2 cores)
-    .venv/bin/python bench/run.py --quick    # sizes up to 1,000, fewer repetitions
+    bench/run            # about 4-5 minutes on 2 cores
+    bench/run --quick    # sizes up to 1,000, fewer repetitions
 
 Every command runs as a child process on a fresh copy of the same store, timed from spawn to
 exit (`os.posix_spawn` + `os.wait4`); its peak RSS comes from separate runs under GNU time
 (see `spawn` for why not from wait4).  Results: a table on stdout and in bench/RESULTS.md
-(committed), everything with the raw samples in bench/results/latest.json (ignored by git).
+(committed), everything with the raw samples in bench/results/latest.json (ignored by git),
+and a full run (not --quick) rewrites the Performance table of README.md.
 
-Conditions:
+Conditions (what users run, as at boot):
 
-* pstore-archiver runs as `<venv python> -m pstore_archiver`, the venv's python being a link
-  to the real interpreter binary (never a pyenv shim script), with PSTORE_ARCHIVER_CONFIG
-  naming a file that does not exist (no host configuration), no JOURNAL_STREAM, stdout and
-  stderr to /dev/null; with no journald socket its messages go to stderr.
-* systemd-pstore runs as `/lib/systemd/systemd-pstore SRC DST` with SYSTEMD_LOG_TARGET=console.
-* As root, the whole benchmark re-runs itself in a private mount namespace (`unshare`) in
-  which /run/systemd/journal is an empty tmpfs (nothing reaches the host's journal, both
-  programs take their no-journald path) and /etc/systemd/pstore.conf says Storage=external,
-  Unlink=yes with every pstore.conf.d hidden.  Without root it runs as is and says so.
+* pstore-archiver is an installed build: a wheel of the checkout installed, non-editable and
+  with its dependencies, into a venv of its own outside the checkout (bench/installed.py), run
+  through its console script `<venv>/bin/pstore-archiver` (what `ExecStart=` runs) from a
+  work directory outside the checkout, with PSTORE_ARCHIVER_CONFIG naming a file that does
+  not exist (no host configuration).  Before measuring, `python -v` of that command shows
+  that every module of the package comes from the venv (bench/installed.py).  The floor is
+  that venv's python (`-c pass`, `-S -c pass`); `python -m pstore_archiver` is timed too.
+* systemd-pstore runs as `/lib/systemd/systemd-pstore SRC DST`.
+* As root, the whole benchmark re-runs itself as PID 1 of private mount and PID namespaces
+  with a real systemd-journald listening on the standard sockets, pstore.conf =
+  Storage=external, Unlink=yes and nothing of the host's /run (bench/boot_namespace.py).
+  Each run's stdout and stderr are a journald stream with JOURNAL_STREAM set, as systemd
+  gives a service; `journalctl --sync` after each run keeps journald's backlog out of the
+  next run.  At the end the journal is read back: the count of pstore-archiver's
+  dump-archived messages and of systemd-pstore's per-record messages must match what the
+  runs sent.  Without root it runs as is (host configuration, host journald if any) and says so.
 * Work directories are made under --workdir (default: the system temporary directory) and
   removed afterwards; the file system type is printed, since every fsync counts.
 """
@@ -49,20 +57,26 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 
-# tests/ is not a package: import its store builders the way pytest does (and mypy, via
-# mypy_path in pyproject.toml)
+# bench/ is first on sys.path (this script's directory); tests/ is not a package: import
+# its store builders and harness helpers the way pytest does (and mypy, via mypy_path)
 sys.path.insert(0, str(REPO / "tests"))
+import boot_namespace  # noqa: E402
+import installed  # noqa: E402
+import journald  # noqa: E402
 import stores  # noqa: E402
 import systemd_pstore  # noqa: E402
+from boot_namespace import Journald  # noqa: E402
+from installed import Install  # noqa: E402
 
-VENV_PYTHON = REPO / ".venv" / "bin" / "python"
-SYSTEMD_PSTORE = Path("/lib/systemd/systemd-pstore")
+DEV_PYTHON = REPO / ".venv" / "bin" / "python"  # runs this benchmark and pip, never measured
+SYSTEMD_PSTORE = Path(systemd_pstore.SYSTEMD_PSTORE)
+INSTALL_ENV = "PSTORE_BENCH_INSTALL"  # the Install, handed to the re-run in the namespace
+README = REPO / "README.md"
+README_BEGIN = "<!-- bench/run: performance table -->"
+README_END = "<!-- bench/run: end -->"
 RESULTS_DIR = BENCH / "results"
 RESULTS_MD = BENCH / "RESULTS.md"
 ISOLATED_ENV = "PSTORE_BENCH_ISOLATED"
-JOURNAL_DIR = Path("/run/systemd/journal")
-PSTORE_CONF = Path("/etc/systemd/pstore.conf")
-PSTORE_DROPIN_DIRS = systemd_pstore.PSTORE_DROPIN_DIRS  # every dir v252 reads drop-ins from
 GNU_TIME = "/usr/bin/time"
 MiB = 1024 * 1024
 RSS_REPS = 2  # runs under GNU time per case, for the peak RSS
@@ -147,8 +161,19 @@ def load() -> str:
     return f"load {average}, I/O pressure (some, avg60) {some}%"
 
 
-def machine_info(workdir: Path, python: Path) -> dict[str, str]:
+def cpu_busy() -> tuple[float, float]:
+    """Seconds of CPU time the whole machine spent busy (not idle, not waiting for I/O) since
+    boot, and this process's and its reaped children's (journald's included) share of it."""
+    fields = read_text("/proc/stat").split("\n")[0].split()[1:]
+    ticks = [int(f) for f in fields[:8]]
+    busy = (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+    t = os.times()
+    return busy, t.user + t.system + t.children_user + t.children_system
+
+
+def machine_info(workdir: Path, install: Install, isolation: str) -> dict[str, str]:
     systemd = command_output(["dpkg-query", "-W", "-f", "${Version}", "systemd"])
+    python = install.python
     return {
         "nproc": str(len(os.sched_getaffinity(0))),
         "cpu": cpu_model(),
@@ -159,55 +184,26 @@ def machine_info(workdir: Path, python: Path) -> dict[str, str]:
         "systemd": systemd or command_output(["systemctl", "--version"]).split("\n")[0],
         "workdir_fs": filesystem_of(workdir),
         "revision": git_revision(),
-        "isolation": (
-            "private mount namespace: journal dir hidden, pstore.conf = Storage=external Unlink=yes"
-            if os.environ.get(ISOLATED_ENV)
-            else "none (not root): host pstore.conf and journald socket, if any, are used"
-        ),
-        "journald_socket": "present" if (JOURNAL_DIR / "socket").exists() else "absent",
+        "install": install.describe(),
+        "isolation": isolation,
         "load_start": load(),
     }
 
 
-def check_interpreter(python: Path) -> None:
-    """The venv's python must lead to an ELF binary: a shim script would add ~100 ms."""
-    real = os.path.realpath(python)
+def check_interpreter(install: Install) -> None:
+    """The measured python must be an ELF binary (a shim script would add ~100 ms), and the
+    console script must start it directly."""
+    real = os.path.realpath(install.python)
     with open(real, "rb") as f:
         magic = f.read(4)
     if magic != b"\x7fELF":
-        raise SystemExit(f"{python} -> {real} is not an ELF binary (a shim?); cannot time it")
-
-
-# --- isolation ---------------------------------------------------------------------------
-
-
-def isolate_and_rerun(argv: Sequence[str]) -> int | None:
-    """As root, run this benchmark again in a private mount namespace; None when not root
-    (or already inside), and the benchmark runs here."""
-    if os.environ.get(ISOLATED_ENV) or os.geteuid() != 0 or shutil.which("unshare") is None:
-        return None
-    q = shlex.quote
-    with tempfile.TemporaryDirectory(prefix="pstore-bench-ns-") as scratch:
-        conf = Path(scratch, "pstore.conf")
-        conf.write_text("[PStore]\nStorage=external\nUnlink=yes\n")
-        lines = ["set -eu"]
-        if JOURNAL_DIR.is_dir():
-            lines.append(f"mount -t tmpfs -o mode=0755 tmpfs {q(str(JOURNAL_DIR))}")
-        if PSTORE_CONF.is_file():
-            lines.append(f"mount --bind {q(str(conf))} {q(str(PSTORE_CONF))}")
-        elif PSTORE_CONF.parent.is_dir():
-            lines.append(f"mount -t tmpfs -o mode=0755 tmpfs {q(str(PSTORE_CONF.parent))}")
-            lines.append(f"cp {q(str(conf))} {q(str(PSTORE_CONF))}")
-        lines += [
-            f"for d in {' '.join(q(d) for d in PSTORE_DROPIN_DIRS)}; do",
-            '  if [ -d "$d" ]; then mount -t tmpfs -o ro,mode=0755 tmpfs "$d"; fi',
-            "done",
-            'exec "$@"',
-        ]
-        script = "\n".join(lines) + "\n"
-        cmd = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script]
-        cmd += ["pstore-bench", sys.executable, str(Path(__file__).resolve()), *argv]
-        return subprocess.run(cmd, env={**os.environ, ISOLATED_ENV: "1"}, check=False).returncode
+        raise SystemExit(
+            f"{install.python} -> {real} is not an ELF binary (a shim?); cannot time it"
+        )
+    with open(install.script, "rb") as f:
+        shebang = f.readline().strip()
+    if shebang != b"#!" + bytes(install.python):
+        raise SystemExit(f"{install.script} starts {shebang!r}, not {install.python}")
 
 
 # --- running one command -----------------------------------------------------------------
@@ -219,19 +215,31 @@ class Sample:
     exit_code: int
 
 
-def spawn(argv: Sequence[str], env: Mapping[str, str], stderr_path: Path | None = None) -> Sample:
-    """Run argv (an absolute path first) with stdin, stdout and stderr on /dev/null (or
-    stderr to a file); the wall time from spawn to reaping.
+def spawn(
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    stderr_path: Path | None = None,
+    output_fd: int | None = None,
+) -> Sample:
+    """Run argv (an absolute path first) with stdin on /dev/null and stdout and stderr on
+    output_fd (a journald stream) or /dev/null, stderr to a file if given; the wall time
+    from spawn to reaping.
 
     The child's ru_maxrss is not used: posix_spawn starts it with vfork, and at execve
     the kernel folds the high-water mark of the mm it leaves (this benchmark's, ~19 MiB)
-    into the child's maxrss.  `peak_rss_kib` measures it through a small launcher."""
-    err = str(stderr_path) if stderr_path else os.devnull
-    actions = [
-        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-        (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
-        (os.POSIX_SPAWN_OPEN, 2, err, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644),
-    ]
+    into the child's maxrss.  `spawn_rss` measures it through a small launcher."""
+    actions: list[tuple[Any, ...]] = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0)]
+    if output_fd is None:
+        actions.append((os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0))
+    else:
+        actions.append((os.POSIX_SPAWN_DUP2, output_fd, 1))
+    if stderr_path is not None:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+        actions.append((os.POSIX_SPAWN_OPEN, 2, str(stderr_path), flags, 0o644))
+    elif output_fd is None:
+        actions.append((os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0))
+    else:
+        actions.append((os.POSIX_SPAWN_DUP2, output_fd, 2))
     start = time.perf_counter()
     pid = os.posix_spawn(argv[0], list(argv), dict(env), file_actions=actions)
     _, status, _ = os.wait4(pid, 0)
@@ -239,14 +247,16 @@ def spawn(argv: Sequence[str], env: Mapping[str, str], stderr_path: Path | None 
     return Sample(wall, os.waitstatus_to_exitcode(status))
 
 
-def spawn_rss(argv: Sequence[str], env: Mapping[str, str], scratch: Path) -> tuple[Sample, int]:
+def spawn_rss(
+    argv: Sequence[str], env: Mapping[str, str], scratch: Path, output_fd: int | None = None
+) -> tuple[Sample, int]:
     """Run argv under GNU time, which forks it from its own small process, so that only
     the program's own pages count: the sample (wall time including GNU time's ~1 ms) and
     the peak RSS in KiB (-1 without /usr/bin/time)."""
     if not os.access(GNU_TIME, os.X_OK):
-        return spawn(argv, env), -1
+        return spawn(argv, env, output_fd=output_fd), -1
     report = scratch / "rss.txt"
-    sample = spawn([GNU_TIME, "-f", "%M", "-o", str(report), *argv], env)
+    sample = spawn([GNU_TIME, "-f", "%M", "-o", str(report), *argv], env, output_fd=output_fd)
     try:
         return sample, int(report.read_text().split()[-1])
     except (OSError, ValueError, IndexError):
@@ -295,42 +305,125 @@ class Series:
 
 
 class Runner:
-    """Builds fresh stores and runs the three contenders on them."""
+    """Builds fresh stores and runs the contenders on them, each as a service would run."""
 
-    def __init__(self, workdir: Path, python: Path) -> None:
+    def __init__(self, workdir: Path, install: Install, journal: Journald | None) -> None:
         self.workdir = workdir
-        self.python = python
+        self.install = install
+        self.journal = journal
         self.env = {
             "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
             "LANG": "C.UTF-8",
             "HOME": str(workdir),
             "PSTORE_ARCHIVER_CONFIG": str(workdir / "no-such-config.toml"),
-            "SYSTEMD_LOG_TARGET": "console",
             "SYSTEMD_LOG_COLOR": "0",
         }
+        if journal is None:  # its own log to stderr (/dev/null), not /dev/kmsg
+            self.env["SYSTEMD_LOG_TARGET"] = "console"
         self.counter = 0
+        self.site_packages = install.venv  # where the package was imported from: set by main
         self.problems: list[str] = []
+        self.plans: dict[str, list[dict[str, Any]]] = {}  # store key -> dry-run entries
+        # what the runs sent to the journal: pstore-archiver's dump-archived messages (one a
+        # dump entry) and systemd-pstore's "PStore <name> moved to" messages (one a record)
+        self.sent = {"archiver_dumps": 0, "systemd_pstore_records": 0}
 
     def fresh(self, name: str) -> Path:
         self.counter += 1
         return self.workdir / f"{self.counter:05d}-{name}"
 
     def archiver(self, *args: str) -> list[str]:
-        return [str(self.python), "-m", "pstore_archiver", *args]
+        """The installed console script, as the unit's ExecStart= runs it."""
+        return [str(self.install.script), *args]
 
     def command(self, tool: str, store: Path, archive: Path) -> list[str]:
+        python = str(self.install.python)
         if tool == "floor":
-            return [str(self.python), "-c", "pass"]
+            return [python, "-c", "pass"]
         if tool == "floor -S":
-            return [str(self.python), "-S", "-c", "pass"]
+            return [python, "-S", "-c", "pass"]
         if tool == "pstore-archiver":
             return self.archiver("--source", str(store), "--archive", str(archive), "run")
+        if tool == "python -m":
+            return [
+                python,
+                "-m",
+                "pstore_archiver",
+                "--source",
+                str(store),
+                "--archive",
+                str(archive),
+                "run",
+            ]
         if tool == "systemd-pstore":
             return [str(SYSTEMD_PSTORE), str(store), str(archive)]
         raise ValueError(tool)
 
+    def service(
+        self, tool: str, argv: Sequence[str], mode: str = "time", stderr_path: Path | None = None
+    ) -> tuple[Sample, int]:
+        """Run argv as systemd runs a service: stdout and stderr on a journald stream, with
+        JOURNAL_STREAM (when journald listens); then wait until journald has stored what it
+        was sent, so that its work does not spill into the next run.  mode "time": timed
+        directly (no RSS: -1); "rss": under GNU time."""
+        fd, env = None, self.env
+        if self.journal is not None:
+            identifier = "python" if tool.startswith("floor") else IDENTIFIERS[tool]
+            fd, stream = boot_namespace.journal_stream(identifier)
+            env = {**self.env, "JOURNAL_STREAM": stream}
+        try:
+            if mode == "time":
+                result = spawn(argv, env, stderr_path, fd), -1
+            else:
+                result = spawn_rss(argv, env, self.workdir, fd)
+        finally:
+            if fd is not None:
+                os.close(fd)
+        if self.journal is not None:
+            self.journal.sync()
+        return result
+
+    def expect(self, tool: str, key: str, records: Sequence[stores.FakeRecord]) -> None:
+        """Count the journal messages a run of tool on this store sends."""
+        if tool in ARCHIVERS:
+            plan = self.plan(key, records)
+            self.sent["archiver_dumps"] += sum(1 for e in plan if e.get("kind") == "dmesg")
+        elif tool == "systemd-pstore":
+            self.sent["systemd_pstore_records"] += len(records)
+
+    def plan(self, key: str, records: Sequence[stores.FakeRecord]) -> list[dict[str, Any]]:
+        """The entries pstore-archiver makes of these records (`run --dry-run --json`, which
+        sends nothing to the journal), once per store key."""
+        if key in self.plans:
+            return self.plans[key]
+        store = stores.write_store(self.fresh("store"), records)
+        argv = self.archiver("--source", str(store), "--archive", str(self.fresh("a")), "run")
+        done = subprocess.run(
+            [*argv, "--dry-run", "--json"],
+            env=self.env,
+            cwd=self.workdir,
+            capture_output=True,
+            check=False,
+        )
+        shutil.rmtree(store)
+        try:
+            entries: list[dict[str, Any]] = json.loads(done.stdout)["entries"]
+        except (ValueError, KeyError, TypeError):
+            self.problems.append(
+                f"{key}: `run --dry-run --json` exit {done.returncode}, "
+                f"no entries: {done.stderr[-300:]!r}"
+            )
+            entries = []
+        self.plans[key] = entries
+        return entries
+
     def run_store(
-        self, tool: str, records: Sequence[stores.FakeRecord], series: Series, mode: str = "time"
+        self,
+        tool: str,
+        key: str,
+        records: Sequence[stores.FakeRecord],
+        series: Series,
+        mode: str = "time",
     ) -> None:
         """One fresh copy of the store, one run of `tool` on it, checked, cleaned up.
         mode "time": timed directly; "rss": under GNU time for the peak RSS only; "both":
@@ -339,11 +432,10 @@ class Runner:
         store = stores.write_store(self.fresh("store"), records)
         archive = self.fresh("archive")
         argv = self.command(tool, store, archive)
+        self.expect(tool, key, records)
         os.sync()
-        if mode == "time":
-            sample = spawn(argv, self.env)
-        else:
-            sample, rss = spawn_rss(argv, self.env, self.workdir)
+        sample, rss = self.service(tool, argv, "time" if mode == "time" else "rss")
+        if mode != "time":
             series.rss_kib.append(rss)
         if mode != "rss":
             series.samples.append(sample)
@@ -433,10 +525,18 @@ class Results:
     profiles: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
+    journal: dict[str, int] = field(default_factory=dict)  # received, sent; empty: no journald
+    variant: str = ""  # "": the real thing; else what this comparison run changed
 
 
-TOOLS = ("floor", "floor -S", "pstore-archiver", "systemd-pstore")
+TOOLS = ("floor", "floor -S", "pstore-archiver", "python -m", "systemd-pstore")
 CONTENDERS = ("pstore-archiver", "systemd-pstore")
+ARCHIVERS = ("pstore-archiver", "python -m")  # the installed build, two ways to start it
+IDENTIFIERS = {
+    "pstore-archiver": "pstore-archiver",
+    "python -m": "pstore-archiver",
+    "systemd-pstore": "systemd-pstore",
+}
 
 
 def measure_boot(runner: Runner, reps: int, results: Results) -> None:
@@ -449,13 +549,13 @@ def measure_boot(runner: Runner, reps: int, results: Results) -> None:
     for label, records in inputs.items():
         group = {tool: Series(f"{label}: {tool}") for tool in TOOLS}
         for tool in TOOLS:  # warm-up, not counted: byte-code caches, page cache
-            runner.run_store(tool, records, Series("warm-up"))
+            runner.run_store(tool, label, records, Series("warm-up"))
         for _ in range(reps):
             for tool in TOOLS:
-                runner.run_store(tool, records, group[tool])
+                runner.run_store(tool, label, records, group[tool])
         for _ in range(RSS_REPS):
             for tool in TOOLS:
-                runner.run_store(tool, records, group[tool], mode="rss")
+                runner.run_store(tool, label, records, group[tool], mode="rss")
         results.boot[label] = group
         progress(f"boot: {label}: " + ", ".join(f"{t} {ms(s.median_s)}" for t, s in group.items()))
 
@@ -497,16 +597,19 @@ def measure_importtime(runner: Runner, reps: int, results: Results) -> None:
     totals: list[int] = []
     floor_totals: list[int] = []
     log = runner.workdir / "importtime.txt"
+    python = str(runner.install.python)
     for _ in range(reps):
         store = stores.write_store(runner.fresh("store"), records)
         archive = runner.fresh("archive")
-        argv = [str(runner.python), "-X", "importtime", "-m", "pstore_archiver"]
-        spawn([*argv, "--source", str(store), "--archive", str(archive), "run"], runner.env, log)
+        argv = [python, "-X", "importtime", str(runner.install.script)]
+        argv += ["--source", str(store), "--archive", str(archive), "run"]
+        runner.expect("pstore-archiver", "seed ERST store (5 records)", records)
+        runner.service("pstore-archiver", argv, stderr_path=log)
         rows = parse_importtime(log.read_text())
         totals.append(sum(r.self_us for r in rows))
         for row in rows:
             per_module.setdefault(row.module, []).append(row)
-        spawn([str(runner.python), "-X", "importtime", "-c", "pass"], runner.env, log)
+        runner.service("floor", [python, "-X", "importtime", "-c", "pass"], stderr_path=log)
         floor_totals.append(sum(r.self_us for r in parse_importtime(log.read_text())))
         shutil.rmtree(store)
         shutil.rmtree(archive, ignore_errors=True)
@@ -548,42 +651,32 @@ def measure_scale(runner: Runner, sizes: Sequence[int], reps: int, results: Resu
     for n in sizes:
         records = mixed_store(n, lines)
         assert len(records) == n
+        key = f"mixed store of {n} records"
         group = {tool: Series(f"{n} records: {tool}") for tool in CONTENDERS}
         large = n >= LARGE
         for _ in range(scale_reps(n, reps)):
             for tool in CONTENDERS:
-                runner.run_store(tool, records, group[tool], mode="both" if large else "time")
+                mode = "both" if large else "time"
+                runner.run_store(tool, key, records, group[tool], mode=mode)
         if not large:
             for tool in CONTENDERS:
-                runner.run_store(tool, records, group[tool], mode="rss")
+                runner.run_store(tool, key, records, group[tool], mode="rss")
         results.scale[n] = group
-        results.scale_entries[n] = count_entries(runner, records)
+        results.scale_entries[n] = len(runner.plan(key, records))
         progress(f"scale: {n}: " + ", ".join(f"{t} {ms(s.median_s)}" for t, s in group.items()))
-
-
-def count_entries(runner: Runner, records: Sequence[stores.FakeRecord]) -> int:
-    """How many entries pstore-archiver makes of these records (a dry run)."""
-    store = stores.write_store(runner.fresh("store"), records)
-    argv = runner.archiver("--source", str(store), "--archive", str(runner.fresh("a")), "run")
-    done = subprocess.run(
-        [*argv, "--dry-run", "--json"], env=runner.env, capture_output=True, check=False
-    )
-    shutil.rmtree(store)
-    try:
-        return len(json.loads(done.stdout)["entries"])
-    except (ValueError, KeyError):
-        return -1
 
 
 def measure_query(runner: Runner, n: int, reps: int, results: Results) -> Path:
     """Build an archive of n entries with one `run`, then time list (cold, warm, --json)
     and info; returns the archive (kept for the profile)."""
-    store = stores.write_store(runner.fresh("store"), one_record_entries(n, capture_lines()))
+    records = one_record_entries(n, capture_lines())
+    runner.expect("pstore-archiver", f"{n} one-entry records", records)
+    store = stores.write_store(runner.fresh("store"), records)
     archive = runner.workdir / "archive-10k"
     build = Series(f"run: {n:,} records, one entry each")
     argv = runner.archiver("--source", str(store), "--archive", str(archive), "run")
     os.sync()
-    sample, rss = spawn_rss(argv, runner.env, runner.workdir)  # one run: RSS and time
+    sample, rss = runner.service("pstore-archiver", argv, "rss")  # one run: RSS and time
     build.samples.append(sample)
     build.rss_kib.append(rss)
     results.query_build = build
@@ -620,23 +713,29 @@ def measure_query(runner: Runner, n: int, reps: int, results: Results) -> Path:
 
 
 def profile(
-    runner: Runner, argv: Sequence[str], name: str, top: int
+    runner: Runner, args: Sequence[str], name: str, top: int, service: bool
 ) -> dict[str, list[dict[str, Any]]]:
-    """cProfile of one child run; the top functions by cumulative and by own time."""
+    """cProfile of one child run of the console script with args (as a service: a `run`;
+    else from a terminal); the top functions by cumulative and by own time."""
     out = runner.workdir / f"{name}.prof"
-    spawn([str(runner.python), "-m", "cProfile", "-o", str(out), *argv], runner.env)
+    argv = [str(runner.install.python), "-m", "cProfile", "-o", str(out), *runner.archiver(*args)]
+    if service:
+        runner.service("pstore-archiver", argv)
+    else:
+        spawn(argv, runner.env)
     stats = pstats.Stats(str(out), stream=io.StringIO())
     raw: dict[tuple[str, int, str], tuple[int, int, float, float, Any]]
     raw = stats.stats  # type: ignore[attr-defined]
+    prefixes = (f"{runner.site_packages}/", f"{REPO}/", f"{sys.base_prefix}/")
     rows: list[dict[str, Any]] = [
         {
-            "function": f"{shorten(path)}:{line}({func})",
+            "function": f"{shorten(path, prefixes)}:{line}({func})",
             "calls": calls,
             "tottime_s": tottime,
             "cumtime_s": cumtime,
         }
         for (path, line, func), (_, calls, tottime, cumtime, _) in raw.items()
-        if not is_wrapper(path, func)
+        if not is_wrapper(path, func, str(runner.install.script))
     ]
     return {
         "cumulative": sorted(rows, key=lambda r: -float(r["cumtime_s"]))[:top],
@@ -644,46 +743,46 @@ def profile(
     }
 
 
-def is_wrapper(path: str, func: str) -> bool:
-    """Frames that only wrap the whole run (cProfile's exec, runpy, __main__)."""
+def is_wrapper(path: str, func: str, script: str) -> bool:
+    """Frames that only wrap the whole run (cProfile's exec, the console script)."""
     return (
-        path in ("<string>", "<frozen runpy>")
+        path in ("<string>", "<frozen runpy>", script)
         or path.endswith("pstore_archiver/__main__.py")
         or func == "<built-in method builtins.exec>"
     )
 
 
-def shorten(path: str) -> str:
-    for prefix in (str(REPO) + "/", sys.prefix + "/", sys.base_prefix + "/"):
+def shorten(path: str, prefixes: Sequence[str]) -> str:
+    for prefix in prefixes:
         if path.startswith(prefix):
             return path[len(prefix) :]
     return path
 
 
 def measure_profiles(runner: Runner, n: int, archive: Path | None, results: Results) -> None:
-    records = mixed_store(n, capture_lines())
-    store = stores.write_store(runner.fresh("store"), records)
-    target = runner.fresh("archive")
-    argv = ["-m", "pstore_archiver", "--source", str(store), "--archive", str(target), "run"]
-    results.profiles[f"run, {n:,} records (mixed store)"] = profile(runner, argv, "run", 15)
-    shutil.rmtree(store)
-    shutil.rmtree(target, ignore_errors=True)
-    store = stores.write_store(runner.fresh("store"), stores.seed_erst_store())
-    target = runner.fresh("archive")
-    argv = ["-m", "pstore_archiver", "--source", str(store), "--archive", str(target), "run"]
-    results.profiles["run, seed ERST store (5 records)"] = profile(runner, argv, "seed", 15)
-    shutil.rmtree(store)
-    shutil.rmtree(target, ignore_errors=True)
+    seed = "seed ERST store (5 records)"
+    for key, name, records in (
+        (
+            f"mixed store of {n} records",
+            f"run, {n:,} records (mixed store)",
+            mixed_store(n, capture_lines()),
+        ),
+        (seed, f"run, {seed}", stores.seed_erst_store()),
+    ):
+        store = stores.write_store(runner.fresh("store"), records)
+        target = runner.fresh("archive")
+        runner.expect("pstore-archiver", key, records)
+        args = ["--source", str(store), "--archive", str(target), "run"]
+        results.profiles[name] = profile(runner, args, f"run-{runner.counter}", 15, service=True)
+        shutil.rmtree(store)
+        shutil.rmtree(target, ignore_errors=True)
     if archive is not None:
         (archive / ".index.json").unlink(missing_ok=True)
-        argv = ["-m", "pstore_archiver", "--archive", str(archive), "list"]
-        results.profiles[f"list (cold), {results.query_entries:,} entries"] = profile(
-            runner, argv, "list-cold", 15
-        )
-        argv = ["-m", "pstore_archiver", "--archive", str(archive), "list"]
-        results.profiles[f"list (warm), {results.query_entries:,} entries"] = profile(
-            runner, argv, "list-warm", 15
-        )
+        args = ["--archive", str(archive), "list"]
+        for state in ("cold", "warm"):
+            results.profiles[f"list ({state}), {results.query_entries:,} entries"] = profile(
+                runner, args, f"list-{state}", 15, service=False
+            )
     progress("profiles done")
 
 
@@ -734,6 +833,7 @@ class Target:
     name: str
     measured: str
     met: bool | None  # None: not measured in this run
+    key: str = ""  # for readme_table
 
 
 def targets(results: Results) -> list[Target]:
@@ -748,6 +848,7 @@ def targets(results: Results) -> list[Target]:
                 f"{ms(ours)} vs floor {ms(floor)} = {ours / floor:.1f}x (limit {ms(3 * floor)});"
                 f" mins: {ms(ours_min)} vs {ms(floor_min)} = {ours_min / floor_min:.1f}x",
                 ours <= 3 * floor,
+                "boot",
             )
         )
         rss = max(g["pstore-archiver"].max_rss_mib for g in results.boot.values())
@@ -757,6 +858,7 @@ def targets(results: Results) -> list[Target]:
                 "peak RSS under 40 MiB (boot-path stores)",
                 f"{mib(rss)} MiB (systemd-pstore {mib(theirs)} MiB)",
                 None if math.isnan(rss) else rss < 40,
+                "rss",
             )
         )
     if 10_000 in results.scale:
@@ -767,6 +869,7 @@ def targets(results: Results) -> list[Target]:
                 f"10,000 records archived in under 10 s (mixed store: {entries:,} entries)",
                 f"median {ms(t.median_s)}, min {ms(t.min_s)} (peak RSS {mib(t.max_rss_mib)} MiB)",
                 t.median_s < 10,
+                "10k",
             )
         )
         b = results.query_build
@@ -788,6 +891,7 @@ def targets(results: Results) -> list[Target]:
                 f"({g.get('slope_1k_10k_raw', float('nan')):.2f} raw); "
                 f"n log n = {NLOGN_SLOPE_1K_10K:.3f}, limit {limit:.3f}",
                 net <= limit,
+                "growth",
             )
         )
     else:
@@ -800,6 +904,7 @@ def targets(results: Results) -> list[Target]:
                     f"{label.split(' (')[0]} over {n:,} entries within 1 s ({label})",
                     f"median {ms(s.median_s)}, min {ms(s.min_s)}",
                     s.median_s < 1,
+                    f"query:{label}",
                 )
             )
     return out
@@ -820,26 +925,175 @@ def render(results: Results) -> str:
         "",
         f"Command: `{results.command}` (from the repository root)",
         "",
+    ]
+    if results.variant:
+        out += [f"**Comparison run, not the real conditions: {results.variant}.**", ""]
+    out += [
         f"- date: {results.started}; took {results.elapsed_s:.0f} s",
         f"- machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory']} RAM, kernel {m['kernel']}",
         f"- python {m['python']} ({m['python_binary']}); systemd {m['systemd']}",
         f"- revision: {m['revision']}; work directory on {m['workdir_fs']}",
-        f"- isolation: {m['isolation']}; journald socket {m['journald_socket']}",
+        f"- pstore-archiver: {m['install']}; imported from {m.get('imported_from', '?')}",
+        f"- isolation: {m['isolation']}",
+        f"- journal: {render_journal(results)}",
         f"- at the start: {m['load_start']}; at the end: {m.get('load_end', '?')}",
+        f"- other work on the machine during the run: {m.get('cpu_other', '?')}",
         "",
         "Wall time from spawn to exit of each child process (posix_spawn + wait4); peak RSS",
         f"from {RSS_REPS} separate runs under GNU time (%M), the largest shown; from"
         f" {LARGE:,} records",
         "on, every run is timed under GNU time and gives its RSS too. Each run gets a fresh copy",
-        "of the store and an empty archive, after a sync(). `floor` = the venv python running",
-        "`-c pass` (with site, as pstore-archiver has it), `floor -S` = `-S -c pass` (no site).",
+        "of the store and an empty archive, after a sync(). `pstore-archiver` is the installed",
+        "console script, `python -m` the same install started as `python -m pstore_archiver`;",
+        "`floor` = that venv's python running `-c pass` (with site, as pstore-archiver has it),",
+        "`floor -S` = `-S -c pass` (no site).",
         "",
     ]
     out += render_boot(results) + render_importtime(results) + render_scale(results)
-    out += render_query(results) + render_targets(results) + render_profiles(results)
+    out += render_query(results) + render_targets(results)
+    out += ["## The README's Performance table", "", *readme_table(results), ""]
+    out += render_profiles(results)
     if results.problems:
         out += ["## Problems seen", ""] + [f"- {p}" for p in results.problems] + [""]
     return "\n".join(out)
+
+
+def render_journal(results: Results) -> str:
+    j = results.journal
+    if not j:
+        return "no journald in this run"
+    return (
+        f"a private systemd-journald listened for every run and received "
+        f"{j['archiver_dumps']:,} dump-archived messages from pstore-archiver "
+        f"(MESSAGE_ID={boot_namespace.DUMP_ARCHIVED}; {j['sent_archiver_dumps']:,} sent; "
+        f"{j['archiver_all']:,} messages in all) and {j['systemd_pstore_records']:,} "
+        f"per-record messages from systemd-pstore ({j['sent_systemd_pstore_records']:,} sent; "
+        f"{j['systemd_pstore_all']:,} in all); journal files {j['journal_bytes'] / MiB:.0f} MiB"
+    )
+
+
+def readme_table(results: Results) -> list[str]:
+    """The README's Performance table, from this run (empty cells where not measured)."""
+    boot, scale = results.boot, results.scale
+    seed = boot.get("seed ERST store (5 records)", {})
+    efi = boot.get("real EFI panic (15 records)", {})
+    met = {t.key: t.met for t in targets(results)}
+
+    def said(*keys: str) -> str:
+        verdicts = [met.get(k) for k in keys]
+        return "" if None in verdicts else ("met" if all(verdicts) else "NOT met")
+
+    def median(group: Mapping[str, Series], tool: str) -> str:
+        return ms(group[tool].median_s) if tool in group else ""
+
+    rows: list[list[str]] = []
+    if seed:
+        ours, floor = seed["pstore-archiver"].median_s, seed["floor"].median_s
+        rows.append(
+            [
+                "`run` on the seed ERST store (5 records), median",
+                f"{ms(ours)} = {ours / floor:.1f}x `python -c pass` ({ms(floor)})",
+                median(seed, "systemd-pstore"),
+                f"within 3x the floor: {said('boot')}",
+            ]
+        )
+    if efi:
+        rows.append(
+            [
+                "`run` on the real EFI 15-part store",
+                median(efi, "pstore-archiver"),
+                median(efi, "systemd-pstore"),
+                "",
+            ]
+        )
+    if seed:
+        rss = max(g["pstore-archiver"].max_rss_mib for g in boot.values())
+        theirs = max(g["systemd-pstore"].max_rss_mib for g in boot.values())
+        rows.append(
+            [
+                "peak RSS on those stores",
+                f"{mib(rss)} MiB",
+                f"{mib(theirs)} MiB",
+                f"under 40 MiB: {said('rss')}",
+            ]
+        )
+    if 10_000 in scale:
+        g = scale[10_000]
+        o, t = g["pstore-archiver"], g["systemd-pstore"]
+        entries = results.scale_entries.get(10_000, -1)
+        rows.append(
+            [
+                f"10,000 records ({entries:,} entries), median / min",
+                f"{ms(o.median_s)} / {ms(o.min_s)}",
+                f"{ms(t.median_s)} / {ms(t.min_s)}",
+                f"under 10 s: {said('10k')}",
+            ]
+        )
+    if results.query_build is not None:
+        rows.append(
+            [
+                f"{results.query_entries:,} records of one entry each",
+                ms(results.query_build.median_s),
+                "",
+                "",
+            ]
+        )
+    if 1_000 in scale and 10_000 in scale:
+        ours_g, theirs_g = growth(results, "pstore-archiver"), growth(results, "systemd-pstore")
+        rows.append(
+            [
+                "growth from 1,000 to 10,000 records (log-log slope)",
+                f"{ours_g['slope_1k_10k_net']:.2f}",
+                f"{theirs_g['slope_1k_10k_net']:.2f}",
+                f"no worse than n log n ({NLOGN_SLOPE_1K_10K:.3f}): {said('growth')}",
+            ]
+        )
+    q = results.query
+    warm = ("list (warm)", "list --json (warm)", "info (newest, warm)")
+    if all(k in q for k in warm):
+        rows.append(
+            [
+                f"`list` / `list --json` / `info` over {results.query_entries:,} entries",
+                " / ".join(f"{q[k].median_s * 1000:.0f}" for k in warm) + " ms",
+                "(no such command)",
+                f"within 1 s: {said(*(f'query:{k}' for k in warm))}",
+            ]
+        )
+    cold = "list (cold: no .index.json)"
+    if cold in q:
+        rows.append(
+            [
+                f"`list` over {results.query_entries:,} entries with no `.index.json` (rebuilt)",
+                ms(q[cold].median_s),
+                "",
+                f"within 1 s: {said(f'query:{cold}')}",
+            ]
+        )
+    m, it = results.machine, results.importtime
+    build = m["install"].split(",")[0]
+    journal = "a private journald listening" if results.journal else "no journald"
+    imports = (
+        f" Imports of the run path: {it['total_us'] / 1000:.0f} ms (the package's own modules "
+        f"{it['package_self_us'] / 1000:.0f} ms)."
+        if it
+        else ""
+    )
+    lines = [
+        *table(["measure", "pstore-archiver", "systemd-pstore", "target"], rows),
+        "",
+        f"Measured by `{results.command}` on {results.started}: {m['nproc']} CPUs ({m['cpu']}),",
+        f"work directory on {m['workdir_fs']}; {build}, with {journal}; {m['load_start']}",
+        f"at the start, other work during the run: {m.get('cpu_other', '?')}.{imports}",
+    ]
+    return lines
+
+
+NAMES = {
+    "floor": "floor: `python -c pass`",
+    "floor -S": "`python -S -c pass`",
+    "pstore-archiver": "pstore-archiver (console script)",
+    "python -m": "`python -m pstore_archiver`",
+}
 
 
 def render_boot(results: Results) -> list[str]:
@@ -850,9 +1104,7 @@ def render_boot(results: Results) -> list[str]:
     for store, group in results.boot.items():
         floor, floor_min = group["floor"].median_s, group["floor"].min_s
         for tool, s in group.items():
-            name = {"floor": "floor: `python -c pass`", "floor -S": "`python -S -c pass`"}.get(
-                tool, tool
-            )
+            name = NAMES.get(tool, tool)
             rows.append(
                 [
                     store,
@@ -1004,6 +1256,8 @@ def to_json(results: Results) -> dict[str, Any]:
             **{k: s.to_json() for k, s in results.query.items()},
         },
         "targets": [asdict(t) for t in targets(results)],
+        "journal": results.journal,
+        "variant": results.variant,
         "profiles": results.profiles,
         "problems": results.problems,
     }
@@ -1032,51 +1286,189 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument("--no-profile", action="store_true", help="skip the cProfile runs")
     parser.add_argument(
-        "--no-write", action="store_true", help="print only: leave RESULTS.md and results/ alone"
+        "--no-write",
+        action="store_true",
+        help="print only: leave RESULTS.md, README.md and results/ alone",
+    )
+    comparison = parser.add_argument_group(
+        "comparisons (not what users run: these write only bench/results/VARIANT.json)"
+    )
+    comparison.add_argument(
+        "--editable",
+        action="store_true",
+        help="measure the development venv's editable install (.venv) instead of the wheel",
+    )
+    comparison.add_argument(
+        "--no-journald",
+        action="store_true",
+        help="no journald: an empty /run/systemd/journal, as the benchmark had before",
     )
     return parser.parse_args(argv)
 
 
+def prepare_install(editable: bool) -> Install:
+    """The build to measure: the checkout's wheel, installed (or, --editable, .venv)."""
+    if not DEV_PYTHON.exists():
+        raise SystemExit(f"{DEV_PYTHON} is missing: run scripts/setup first")
+    if editable:
+        return installed.editable_install(REPO)
+    progress("building a wheel of the checkout and installing it (non-editable) ...")
+    try:
+        install = installed.install_checkout(REPO, DEV_PYTHON, DEV_PYTHON)
+    except installed.InstallError as exc:
+        raise SystemExit(f"bench: {exc}") from None
+    progress(f"measuring {install.describe()}")
+    return install
+
+
+def describe_isolation(inside: bool, journal: Journald | None) -> str:
+    if not inside:
+        return "none (not root): the host's pstore.conf and journald socket, if any, are used"
+    where = (
+        "private mount and PID namespaces: a fresh /run and /etc/systemd, pstore.conf = "
+        "Storage=external Unlink=yes, no drop-ins; "
+    )
+    if journal is None:
+        return where + "no journald (/run/systemd/journal empty)"
+    return where + (
+        "a private systemd-journald on the standard sockets, each run's stdout and stderr "
+        "a journald stream (JOURNAL_STREAM set), `journalctl --sync` after each run"
+    )
+
+
+def check_journal(journal: Journald, runner: Runner) -> dict[str, int]:
+    """What the journal received, next to what the runs sent; a mismatch is a problem."""
+    count = boot_namespace.count_journal(journal.directory)
+    found = asdict(count)
+    for key, sent in runner.sent.items():
+        found[f"sent_{key}"] = sent
+        if found[key] != sent:
+            runner.problems.append(
+                f"journal: {found[key]:,} {key} messages received, {sent:,} sent"
+            )
+    progress(f"journal: {found}")
+    return found
+
+
+def cpu_other(before: tuple[float, float], after: tuple[float, float], wall: float) -> str:
+    other = (after[0] - before[0]) - (after[1] - before[1])
+    return f"{max(other, 0.0):.0f} CPU-seconds by other processes in {wall:.0f} s " + (
+        f"({max(other, 0.0) / wall:.2f} cores on average)" if wall > 0 else ""
+    )
+
+
+def update_readme(block: Sequence[str]) -> bool:
+    """Replace the table between README_BEGIN and README_END; False without the markers."""
+    text = README.read_text()
+    if text.count(README_BEGIN) != 1 or text.count(README_END) != 1:
+        return False
+    head, rest = text.split(README_BEGIN)
+    _, tail = rest.split(README_END)
+    README.write_text(head + README_BEGIN + "\n" + "\n".join(block) + "\n" + README_END + tail)
+    return True
+
+
 def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
-    rerun = isolate_and_rerun(argv)
-    if rerun is not None:
-        return rerun
-    check_interpreter(VENV_PYTHON)
+    inside = bool(os.environ.get(ISOLATED_ENV))
+    if inside:
+        install = Install.from_json(os.environ[INSTALL_ENV])
+    else:
+        install = prepare_install(args.editable)
+        if os.geteuid() == 0 and shutil.which("unshare") is not None:
+            reason = journald.journald_available()
+            if reason is not None:
+                raise SystemExit(f"bench: cannot run a private journald here: {reason}")
+            env = {**os.environ, ISOLATED_ENV: "1", INSTALL_ENV: install.to_json()}
+            script = [sys.executable, str(Path(__file__).resolve()), *argv]
+            return boot_namespace.rerun_in_namespace(script, env)
+    check_interpreter(install)
     if not os.access(SYSTEMD_PSTORE, os.X_OK):
         raise SystemExit(f"{SYSTEMD_PSTORE} not found: install systemd")
     reps = min(args.reps, 3) if args.quick else args.reps
     sizes = (10, 100, 1_000) if args.quick else (10, 100, 1_000, 10_000)
     started = time.monotonic()
     command = "bench/run " + shlex.join(argv) if argv else "bench/run"
+    variant = ", ".join(
+        v
+        for v, on in (("editable install", args.editable), ("no journald", args.no_journald))
+        if on
+    )
     with work_directory(args.workdir, args.keep) as workdir:
-        os.chdir(workdir)  # `-m` puts the cwd first on sys.path: not the checkout
-        results = Results(
-            machine=machine_info(workdir, VENV_PYTHON),
-            command=command.strip(),
-            started=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        )
-        runner = Runner(workdir, VENV_PYTHON)
-        measure_boot(runner, reps, results)
-        measure_importtime(runner, min(reps, 5), results)
-        measure_scale(runner, sizes, reps, results)
-        query_n = 10_000 if not args.quick else 1_000
-        archive = measure_query(runner, query_n, min(reps, 5), results)
-        if not args.no_profile:
-            measure_profiles(runner, sizes[-1], archive, results)
+        os.chdir(workdir)  # not the checkout: `python -m` puts the cwd first on sys.path
+        journal: Journald | None = None
+        if inside:
+            journal_dir = boot_namespace.prepare_namespace(workdir)
+            if args.no_journald:
+                boot_namespace.hide_journal()
+            else:
+                journal = Journald.start(journal_dir, workdir / "journald.log")
+        try:
+            runner = Runner(workdir, install, journal)
+            results = Results(
+                machine=machine_info(workdir, install, describe_isolation(inside, journal)),
+                command=command.strip(),
+                started=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                variant=variant,
+            )
+            busy = cpu_busy()
+            package = check_package(runner)
+            results.machine["imported_from"] = str(package)
+            runner.site_packages = package.parent
+            measure_boot(runner, reps, results)
+            measure_importtime(runner, min(reps, 5), results)
+            measure_scale(runner, sizes, reps, results)
+            query_n = 10_000 if not args.quick else 1_000
+            archive = measure_query(runner, query_n, min(reps, 5), results)
+            if not args.no_profile:
+                measure_profiles(runner, sizes[-1], archive, results)
+            if journal is not None:
+                journal.stop()
+                results.journal = check_journal(journal, runner)
+            results.machine["cpu_other"] = cpu_other(busy, cpu_busy(), time.monotonic() - started)
+        finally:
+            if journal is not None:
+                journal.kill()
         results.problems = runner.problems
         os.chdir(REPO)
     results.elapsed_s = time.monotonic() - started
     results.machine["load_end"] = load()
     text = render(results)
     print(text)
-    if not args.no_write:
-        RESULTS_DIR.mkdir(exist_ok=True)
-        document = json.dumps(to_json(results), indent=2) + "\n"
-        (RESULTS_DIR / "latest.json").write_text(document)
-        RESULTS_MD.write_text(text + "\n")
-        progress(f"wrote {RESULTS_DIR / 'latest.json'} and {RESULTS_MD}")
+    if args.no_write:
+        return 0
+    RESULTS_DIR.mkdir(exist_ok=True)
+    document = json.dumps(to_json(results), indent=2) + "\n"
+    if variant:
+        name = RESULTS_DIR / (variant.replace(", ", "+").replace(" ", "-") + ".json")
+        name.write_text(document)
+        progress(f"comparison run: wrote {name} only")
+        return 0
+    (RESULTS_DIR / "latest.json").write_text(document)
+    RESULTS_MD.write_text(text + "\n")
+    progress(f"wrote {RESULTS_DIR / 'latest.json'} and {RESULTS_MD}")
+    if not args.quick:
+        if update_readme(readme_table(results)):
+            progress(f"wrote the Performance table of {README}")
+        else:
+            progress(f"{README} has no {README_BEGIN} ... {README_END}: not updated")
     return 0
+
+
+def check_package(runner: Runner) -> Path:
+    """The directory the measured command imports pstore_archiver from (bench/installed.py
+    checks that it is the install's, and nothing comes from the checkout)."""
+    store = stores.write_store(runner.fresh("store"), stores.seed_erst_store())
+    args = ["--source", str(store), "--archive", str(runner.fresh("archive")), "run", "--dry-run"]
+    try:
+        package = installed.check_import_path(
+            runner.install, runner.archiver(*args), runner.env, runner.workdir, REPO
+        )
+    except installed.InstallError as exc:
+        raise SystemExit(f"bench: {exc}") from None
+    shutil.rmtree(store)
+    progress(f"pstore_archiver is imported from {package}")
+    return package
 
 
 if __name__ == "__main__":
