@@ -7,7 +7,7 @@ its dependencies, into a venv of its own under CACHE_ROOT, named after the wheel
 the interpreter: a new wheel gets a new venv, the same wheel reuses the one built before
 (under a `flock`, so two benchmarks can share the cache).  The venv has no pip or setuptools:
 nothing but the package and its dependencies is in its site-packages, so no `.pth` file runs at
-start-up.  Old venvs are left to systemd-tmpfiles, which ages out /var/tmp (30 days on Debian).
+start-up.  Making a venv removes those no run has used for UNUSED_DAYS.
 
 `check_import_path` proves that the measured command imports the package from that venv and
 nothing from the checkout: it runs the console script under `python -v` and reads where every
@@ -25,6 +25,7 @@ import shlex
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -39,6 +40,7 @@ BUILD_TIMEOUT = 600.0  # pip may fetch the build backend, and build systemd-pyth
 SKIP = {".git", ".venv", ".venvs", "build", "dist", "results", "__pycache__"}
 SKIP_SUFFIXES = (".egg-info", "_cache", ".pyc")
 COMPLETE = ".complete"  # written last into a venv: it is whole and usable
+UNUSED_DAYS = 2  # a venv no run used for this long is removed when another one is made
 
 
 class InstallError(CommandError):
@@ -153,10 +155,23 @@ def install_checkout(repo: Path, pip_python: Path, base_python: Path) -> Install
         venv = CACHE_ROOT / f"venv-{key}"
         install = Install(venv, wheel.name, sha, wheel_version(wheel), editable=False)
         with locked(CACHE_ROOT / ".lock"):
-            if not (venv / COMPLETE).is_file():
+            if (venv / COMPLETE).is_file():
+                (venv / COMPLETE).touch()  # in use: see prune
+            else:
+                prune(time.time() - UNUSED_DAYS * 86400)
                 make_venv(venv, wheel, pip_python, interpreter)
                 (venv / COMPLETE).write_text(install.to_json() + "\n")
     return install
+
+
+def prune(before: float) -> None:
+    """Remove the venvs last used before that time (every change of the code, README
+    included, makes a new wheel and so a new venv).  Called under the lock."""
+    for old in CACHE_ROOT.glob("venv-*"):
+        stamp = old / COMPLETE
+        used = stamp.stat().st_mtime if stamp.exists() else old.stat().st_mtime
+        if used < before:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def make_venv(venv: Path, wheel: Path, pip_python: Path, interpreter: str) -> None:

@@ -213,6 +213,7 @@ def check_interpreter(install: Install) -> None:
 class Sample:
     wall_s: float
     exit_code: int
+    cpu_s: float = math.nan  # user + system time of the child and what it reaped (wait4)
 
 
 def spawn(
@@ -242,9 +243,9 @@ def spawn(
         actions.append((os.POSIX_SPAWN_DUP2, output_fd, 2))
     start = time.perf_counter()
     pid = os.posix_spawn(argv[0], list(argv), dict(env), file_actions=actions)
-    _, status, _ = os.wait4(pid, 0)
+    _, status, usage = os.wait4(pid, 0)
     wall = time.perf_counter() - start
-    return Sample(wall, os.waitstatus_to_exitcode(status))
+    return Sample(wall, os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime)
 
 
 def spawn_rss(
@@ -284,6 +285,12 @@ class Series:
         return min(self.walls)
 
     @property
+    def cpu_median_s(self) -> float:
+        """The median CPU time (user + system): unlike the wall time, it does not grow
+        while other work on a busy machine keeps the program off the CPU."""
+        return statistics.median(s.cpu_s for s in self.samples)
+
+    @property
     def max_rss_mib(self) -> float:
         """The largest peak RSS seen; NaN when not measured."""
         return max(self.rss_kib) / 1024 if self.rss_kib and min(self.rss_kib) > 0 else math.nan
@@ -297,6 +304,7 @@ class Series:
             "label": self.label,
             "median_s": self.median_s,
             "min_s": self.min_s,
+            "cpu_median_s": self.cpu_median_s,
             "max_rss_mib": self.max_rss_mib,
             "exit_codes": self.exit_codes,
             "samples": [asdict(s) for s in self.samples],
@@ -307,10 +315,18 @@ class Series:
 class Runner:
     """Builds fresh stores and runs the contenders on them, each as a service would run."""
 
-    def __init__(self, workdir: Path, install: Install, journal: Journald | None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        install: Install,
+        journal: Journald | None,
+        editable: Install | None = None,
+    ) -> None:
         self.workdir = workdir
         self.install = install
         self.journal = journal
+        self.editable = editable  # also timed in the boot path, for comparison
+        self.tools = (*TOOLS, "editable") if editable else TOOLS
         self.env = {
             "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
             "LANG": "C.UTF-8",
@@ -338,25 +354,19 @@ class Runner:
 
     def command(self, tool: str, store: Path, archive: Path) -> list[str]:
         python = str(self.install.python)
+        run = ["--source", str(store), "--archive", str(archive), "run"]
         if tool == "floor":
             return [python, "-c", "pass"]
         if tool == "floor -S":
             return [python, "-S", "-c", "pass"]
         if tool == "pstore-archiver":
-            return self.archiver("--source", str(store), "--archive", str(archive), "run")
+            return self.archiver(*run)
         if tool == "python -m":
-            return [
-                python,
-                "-m",
-                "pstore_archiver",
-                "--source",
-                str(store),
-                "--archive",
-                str(archive),
-                "run",
-            ]
+            return [python, "-m", "pstore_archiver", *run]
         if tool == "systemd-pstore":
             return [str(SYSTEMD_PSTORE), str(store), str(archive)]
+        if tool == "editable" and self.editable is not None:
+            return [str(self.editable.script), *run]
         raise ValueError(tool)
 
     def service(
@@ -531,10 +541,11 @@ class Results:
 
 TOOLS = ("floor", "floor -S", "pstore-archiver", "python -m", "systemd-pstore")
 CONTENDERS = ("pstore-archiver", "systemd-pstore")
-ARCHIVERS = ("pstore-archiver", "python -m")  # the installed build, two ways to start it
+ARCHIVERS = ("pstore-archiver", "python -m", "editable")
 IDENTIFIERS = {
     "pstore-archiver": "pstore-archiver",
     "python -m": "pstore-archiver",
+    "editable": "pstore-archiver",
     "systemd-pstore": "systemd-pstore",
 }
 
@@ -547,14 +558,14 @@ def measure_boot(runner: Runner, reps: int, results: Results) -> None:
         "real EFI panic (15 records)": stores.fixture_records("efi-panic"),
     }
     for label, records in inputs.items():
-        group = {tool: Series(f"{label}: {tool}") for tool in TOOLS}
-        for tool in TOOLS:  # warm-up, not counted: byte-code caches, page cache
+        group = {tool: Series(f"{label}: {tool}") for tool in runner.tools}
+        for tool in runner.tools:  # warm-up, not counted: byte-code caches, page cache
             runner.run_store(tool, label, records, Series("warm-up"))
         for _ in range(reps):
-            for tool in TOOLS:
+            for tool in runner.tools:
                 runner.run_store(tool, label, records, group[tool])
         for _ in range(RSS_REPS):
-            for tool in TOOLS:
+            for tool in runner.tools:
                 runner.run_store(tool, label, records, group[tool], mode="rss")
         results.boot[label] = group
         progress(f"boot: {label}: " + ", ".join(f"{t} {ms(s.median_s)}" for t, s in group.items()))
@@ -942,7 +953,9 @@ def render(results: Results) -> str:
         "Wall time from spawn to exit of each child process (posix_spawn + wait4); peak RSS",
         f"from {RSS_REPS} separate runs under GNU time (%M), the largest shown; from"
         f" {LARGE:,} records",
-        "on, every run is timed under GNU time and gives its RSS too. Each run gets a fresh copy",
+        "on, every run is timed under GNU time and gives its RSS too. CPU = user + system time",
+        "of the child (from wait4), which other work on a busy machine does not inflate as much",
+        "as the wall time. Each run gets a fresh copy",
         "of the store and an empty archive, after a sync(). `pstore-archiver` is the installed",
         "console script, `python -m` the same install started as `python -m pstore_archiver`;",
         "`floor` = that venv's python running `-c pass` (with site, as pstore-archiver has it),",
@@ -1093,6 +1106,7 @@ NAMES = {
     "floor -S": "`python -S -c pass`",
     "pstore-archiver": "pstore-archiver (console script)",
     "python -m": "`python -m pstore_archiver`",
+    "editable": "editable install (.venv/bin/pstore-archiver; comparison only)",
 }
 
 
@@ -1113,12 +1127,13 @@ def render_boot(results: Results) -> list[str]:
                     ms(s.min_s),
                     f"{s.median_s / floor:.1f}x",
                     f"{s.min_s / floor_min:.1f}x",
+                    ms(s.cpu_median_s),
                     mib(s.max_rss_mib),
                     ",".join(map(str, s.exit_codes)),
                 ]
             )
-    header = ["store", "command", "median", "min", "x floor", "x floor (mins)", "peak RSS MiB"]
-    header.append("exit")
+    header = ["store", "command", "median", "min", "x floor", "x floor (mins)", "CPU (median)"]
+    header += ["peak RSS MiB", "exit"]
     return [f"## Boot path ({reps} repetitions, interleaved)", "", *table(header, rows), ""]
 
 
@@ -1164,18 +1179,20 @@ def render_scale(results: Results) -> list[str]:
                 str(len(ours.samples)),
                 ms(ours.median_s),
                 ms(ours.min_s),
+                ms(ours.cpu_median_s),
                 f"{g_ours[f'per_record_ms_{n}']:.2f}",
                 mib(ours.max_rss_mib),
                 ms(theirs.median_s),
                 ms(theirs.min_s),
+                ms(theirs.cpu_median_s),
                 f"{g_theirs[f'per_record_ms_{n}']:.3f}",
                 mib(theirs.max_rss_mib),
                 f"{ours.median_s / theirs.median_s:.1f}x",
             ]
         )
     header = [
-        "records", "entries", "reps", "pstore-archiver median", "min", "ms/record*",
-        "peak RSS MiB", "systemd-pstore median", "min", "ms/record*", "peak RSS MiB",
+        "records", "entries", "reps", "pstore-archiver median", "min", "CPU", "ms/record*",
+        "peak RSS MiB", "systemd-pstore median", "min", "CPU", "ms/record*", "peak RSS MiB",
         "ratio (median)",
     ]  # fmt: skip
     out = [
@@ -1204,10 +1221,21 @@ def render_query(results: Results) -> list[str]:
     rows = []
     if results.query_build:
         b = results.query_build
-        rows.append([b.label, "1", ms(b.median_s), ms(b.min_s), mib(b.max_rss_mib)])
+        rows.append(
+            [b.label, "1", ms(b.median_s), ms(b.min_s), ms(b.cpu_median_s), mib(b.max_rss_mib)]
+        )
     for label, s in results.query.items():
-        rows.append([label, str(len(s.samples)), ms(s.median_s), ms(s.min_s), mib(s.max_rss_mib)])
-    header = ["command", "reps", "median", "min", "peak RSS MiB"]
+        rows.append(
+            [
+                label,
+                str(len(s.samples)),
+                ms(s.median_s),
+                ms(s.min_s),
+                ms(s.cpu_median_s),
+                mib(s.max_rss_mib),
+            ]
+        )
+    header = ["command", "reps", "median", "min", "CPU (median)", "peak RSS MiB"]
     title = f"## Queries over an archive of {results.query_entries:,} entries"
     return [title, "", *table(header, rows), ""]
 
@@ -1290,28 +1318,25 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         action="store_true",
         help="print only: leave RESULTS.md, README.md and results/ alone",
     )
-    comparison = parser.add_argument_group(
-        "comparisons (not what users run: these write only bench/results/VARIANT.json)"
-    )
+    comparison = parser.add_argument_group("comparisons (not what users run)")
     comparison.add_argument(
         "--editable",
         action="store_true",
-        help="measure the development venv's editable install (.venv) instead of the wheel",
+        help="also time the development venv's editable install (.venv) in the boot path",
     )
     comparison.add_argument(
         "--no-journald",
         action="store_true",
-        help="no journald: an empty /run/systemd/journal, as the benchmark had before",
+        help="no journald (an empty /run/systemd/journal, as the benchmark had before); "
+        "writes only bench/results/no-journald.json",
     )
     return parser.parse_args(argv)
 
 
-def prepare_install(editable: bool) -> Install:
-    """The build to measure: the checkout's wheel, installed (or, --editable, .venv)."""
+def prepare_install() -> Install:
+    """The build to measure: the checkout's wheel, installed."""
     if not DEV_PYTHON.exists():
         raise SystemExit(f"{DEV_PYTHON} is missing: run scripts/setup first")
-    if editable:
-        return installed.editable_install(REPO)
     progress("building a wheel of the checkout and installing it (non-editable) ...")
     try:
         install = installed.install_checkout(REPO, DEV_PYTHON, DEV_PYTHON)
@@ -1374,7 +1399,7 @@ def main(argv: Sequence[str]) -> int:
     if inside:
         install = Install.from_json(os.environ[INSTALL_ENV])
     else:
-        install = prepare_install(args.editable)
+        install = prepare_install()
         if os.geteuid() == 0 and shutil.which("unshare") is not None:
             reason = journald.journald_available()
             if reason is not None:
@@ -1389,11 +1414,7 @@ def main(argv: Sequence[str]) -> int:
     sizes = (10, 100, 1_000) if args.quick else (10, 100, 1_000, 10_000)
     started = time.monotonic()
     command = "bench/run " + shlex.join(argv) if argv else "bench/run"
-    variant = ", ".join(
-        v
-        for v, on in (("editable install", args.editable), ("no journald", args.no_journald))
-        if on
-    )
+    variant = "no journald" if args.no_journald else ""
     with work_directory(args.workdir, args.keep) as workdir:
         os.chdir(workdir)  # not the checkout: `python -m` puts the cwd first on sys.path
         journal: Journald | None = None
@@ -1404,7 +1425,8 @@ def main(argv: Sequence[str]) -> int:
             else:
                 journal = Journald.start(journal_dir, workdir / "journald.log")
         try:
-            runner = Runner(workdir, install, journal)
+            editable = installed.editable_install(REPO) if args.editable else None
+            runner = Runner(workdir, install, journal, editable)
             results = Results(
                 machine=machine_info(workdir, install, describe_isolation(inside, journal)),
                 command=command.strip(),
@@ -1412,7 +1434,9 @@ def main(argv: Sequence[str]) -> int:
                 variant=variant,
             )
             busy = cpu_busy()
-            package = check_package(runner)
+            package = check_package(runner, runner.install)
+            if editable is not None:
+                check_package(runner, editable)
             results.machine["imported_from"] = str(package)
             runner.site_packages = package.parent
             measure_boot(runner, reps, results)
@@ -1440,7 +1464,7 @@ def main(argv: Sequence[str]) -> int:
     RESULTS_DIR.mkdir(exist_ok=True)
     document = json.dumps(to_json(results), indent=2) + "\n"
     if variant:
-        name = RESULTS_DIR / (variant.replace(", ", "+").replace(" ", "-") + ".json")
+        name = RESULTS_DIR / (variant.replace(" ", "-") + ".json")
         name.write_text(document)
         progress(f"comparison run: wrote {name} only")
         return 0
@@ -1455,14 +1479,15 @@ def main(argv: Sequence[str]) -> int:
     return 0
 
 
-def check_package(runner: Runner) -> Path:
-    """The directory the measured command imports pstore_archiver from (bench/installed.py
-    checks that it is the install's, and nothing comes from the checkout)."""
+def check_package(runner: Runner, install: Install) -> Path:
+    """The directory the console script of install imports pstore_archiver from
+    (bench/installed.py checks that it is the install's, and nothing comes from the
+    checkout unless the install is the editable one)."""
     store = stores.write_store(runner.fresh("store"), stores.seed_erst_store())
     args = ["--source", str(store), "--archive", str(runner.fresh("archive")), "run", "--dry-run"]
     try:
         package = installed.check_import_path(
-            runner.install, runner.archiver(*args), runner.env, runner.workdir, REPO
+            install, [str(install.script), *args], runner.env, runner.workdir, REPO
         )
     except installed.InstallError as exc:
         raise SystemExit(f"bench: {exc}") from None
