@@ -326,7 +326,7 @@ class Runner:
         self.install = install
         self.journal = journal
         self.editable = editable  # also timed in the boot path, for comparison
-        self.tools = (*TOOLS, "editable") if editable else TOOLS
+        self.tools = (*TOOLS, *EDITABLE_TOOLS) if editable else TOOLS
         self.env = {
             "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
             "LANG": "C.UTF-8",
@@ -367,6 +367,8 @@ class Runner:
             return [str(SYSTEMD_PSTORE), str(store), str(archive)]
         if tool == "editable" and self.editable is not None:
             return [str(self.editable.script), *run]
+        if tool == "floor (.venv)" and self.editable is not None:
+            return [str(self.editable.python), "-c", "pass"]
         raise ValueError(tool)
 
     def service(
@@ -540,6 +542,7 @@ class Results:
 
 
 TOOLS = ("floor", "floor -S", "pstore-archiver", "python -m", "systemd-pstore")
+EDITABLE_TOOLS = ("editable", "floor (.venv)")  # --editable: the development venv, to compare
 CONTENDERS = ("pstore-archiver", "systemd-pstore")
 ARCHIVERS = ("pstore-archiver", "python -m", "editable")
 IDENTIFIERS = {
@@ -1107,6 +1110,7 @@ NAMES = {
     "pstore-archiver": "pstore-archiver (console script)",
     "python -m": "`python -m pstore_archiver`",
     "editable": "editable install (.venv/bin/pstore-archiver; comparison only)",
+    "floor (.venv)": "`.venv/bin/python -c pass` (comparison only)",
 }
 
 
@@ -1340,7 +1344,7 @@ def prepare_install() -> Install:
     progress("building a wheel of the checkout and installing it (non-editable) ...")
     try:
         install = installed.install_checkout(REPO, DEV_PYTHON, DEV_PYTHON)
-    except installed.InstallError as exc:
+    except (installed.InstallError, OSError) as exc:
         raise SystemExit(f"bench: {exc}") from None
     progress(f"measuring {install.describe()}")
     return install
