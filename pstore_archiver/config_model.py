@@ -32,8 +32,9 @@ class Retention(BaseModel):
     model_config = _STRICT
     max_entries: int = Field(default=0, ge=0)
     max_use: Size = 256 << 20
-    keep_free: Size = 1 << 30
+    keep_free: Size = 0
     max_age: Duration = 0
+    keep_newest: int = Field(default=5, ge=0)
 
 
 class Journal(BaseModel):

@@ -42,7 +42,7 @@ from typing import Any, TextIO
 
 MANIFEST = "entry.json"
 DMESG = "dmesg.txt"
-STAGING_PREFIX = ".staging-"
+STAGING_PREFIX = ".pstore-archiver-staging-"
 LOCK = ".lock"
 ENV_KILL_AT = "PSTORE_FAULTS_KILL_AT"
 ENV_LOG = "PSTORE_FAULTS_LOG"

@@ -66,12 +66,15 @@ from stores import (
 
 import pstore_archiver
 from pstore_archiver import archive as archive_module
+from pstore_archiver import store as store_module
 from pstore_archiver.cli import main
-from pstore_archiver.store import Store
 
 TESTS = Path(__file__).resolve().parent
 PACKAGE_PARENT = Path(pstore_archiver.__file__).resolve().parents[1]
-STALE = ".staging-20000101T000000Z-efi-panic1"
+STALE = f".pstore-archiver-staging-{'0' * 32}"  # as an earlier killed run left it
+# Names in the archive that look like temporaries but are not the program's own: a run must
+# leave them exactly as they are (issue 9, finding 2).
+FOREIGN = {".staging-x": None, ".removing-y": None, ".report.tmp": b"keep\n"}
 # Every kind of call a run makes on these stores; all of them get faults injected.
 KINDS = {"mkdir", "create", "write", "utime", "fsync", "rename", "unlink", "rmtree", "read"}
 CHILD_TIMEOUT = 60.0
@@ -105,9 +108,31 @@ class Scenario:
         if self.stale_staging:
             (archive / STALE).mkdir(parents=True)
             (archive / STALE / "dmesg-efi-179572190901001").write_bytes(b"half a cop")
+            for name, data in FOREIGN.items():
+                if data is None:
+                    (archive / name).mkdir()
+                    (archive / name / "file").write_bytes(b"not the archiver's\n")
+                else:
+                    (archive / name).write_bytes(data)
         store = write_store(root / "pstore", self.records)
         config_of(store).write_text(self.config)
         return store, archive
+
+
+def foreign_problems(scenario: Scenario, archive: Path) -> list[Problem]:
+    """The names that are not the program's own are there, unchanged."""
+    if not scenario.stale_staging:
+        return []
+    problems = []
+    for name, data in FOREIGN.items():
+        path = archive / name
+        if data is None:
+            intact = (path / "file").is_file() and (path / "file").read_bytes().startswith(b"not")
+        else:
+            intact = path.is_file() and path.read_bytes() == data
+        if not intact:
+            problems.append(Problem("foreign", f"{name}: not the program's, but changed or gone"))
+    return problems
 
 
 def config_of(store: Path) -> Path:
@@ -124,7 +149,7 @@ SCENARIOS = [
         "ramoops-retention",
         tuple(ramoops_console_pmsg_store()),
         old_entries=tuple(seed_erst_store()),
-        config=NO_RETENTION + "max_entries = 3\n",
+        config=NO_RETENTION + "max_entries = 3\nkeep_newest = 0\n",
     ),
 ]
 BY_NAME = {s.name: s for s in SCENARIOS}
@@ -219,6 +244,7 @@ def clean_run(scenario: Scenario, injector: Injector, root: Path) -> Reference:
     problems += [
         Problem("unseen", f"{p}: written around the harness") for p in unseen_paths(archive, model)
     ]
+    problems += foreign_problems(scenario, archive)
     assert not problems, "\n".join(map(str, problems))
     entries = {entry_id: set(records) for entry_id, records in read_archive(archive)[0].items()}
     assert sorted(announced(run.told)) == sorted(set(entries) - set(old_ids(scenario)))
@@ -243,11 +269,12 @@ def side(op: Op, root: Path) -> str:
         return "archive"  # the fsync of the archive's parent after creating the archive
     if target[0] == "pstore":
         return "store"
-    if (
-        len(target) == 2
-        and target[1].startswith(".")
-        and not target[1].startswith((".lock", ".staging-", ".removing-"))
-    ):
+    if target[0].endswith(".toml"):
+        return "config"  # the configuration file, read with os.read
+    if op.kind == "read":
+        return "archive-read"  # a manifest that cannot be read: that entry is reported damaged
+    entry_side = (".lock", ".pstore-archiver-staging-", ".pstore-archiver-removing-")
+    if len(target) == 2 and target[1].startswith(".") and not target[1].startswith(entry_side):
         return "bookkeeping"
     return "archive"
 
@@ -262,12 +289,16 @@ def check_failed_run(
     last_unlink = max(
         (i for i, o in enumerate(reference.ops) if side(o, reference.root) == "store"), default=-1
     )
-    if at - 1 > last_unlink:
+    if "config" in sides:
+        wanted = {78}  # an unreadable configuration: nothing is touched
+    elif at - 1 > last_unlink:
         # Retention and bookkeeping after everything is archived: a failure there is a
         # warning (the entry stays, or the cache is rebuilt), and the run succeeded.
         wanted = {0}
     elif "store" in sides:
         wanted = {1}
+    elif sides == {"archive-read"}:
+        wanted = {0}  # the entry is reported as damaged and skipped; the run goes on
     elif "archive" in sides:
         wanted = {73}
     else:
@@ -330,6 +361,7 @@ def interrupted_then_rerun(
     )
     problems.extend(watch.problems)
     problems.extend(truthful(watch.announced, published, set(read_archive(archive)[0])))
+    problems.extend(foreign_problems(scenario, archive))
     shutil.rmtree(root)
     where = f"{scenario.name} {mode} at {op or at}"
     if op is not None and op.kind == "read":  # a part left unread: its dump split in two?
@@ -563,6 +595,7 @@ def test_sigkill_at_each_call_loses_nothing(name: str, stride: int, scratch: Pat
         )
         found.extend(watch.problems)
         found.extend(truthful(watch.announced, published, set(read_archive(archive)[0])))
+        found.extend(foreign_problems(scenario, archive))
         problems.extend(Problem(p.tag, f"SIGKILL at {ops[at - 1]}: {p.text}") for p in found)
         shutil.rmtree(scratch / str(at))
     problems = [p for p in problems if p.tag not in ACCEPTED]
@@ -577,16 +610,17 @@ def test_the_harness_catches_unlink_before_publish(
 ) -> None:
     """Make the package unsafe (unlink an entry's records before publishing it): both the
     check after each kill and the watch on each unlink must see the loss."""
-    publish = archive_module.Archive.publish
+    publish = archive_module.Staging.publish
     stores: list[Path] = []
 
-    def unsafe(self: Any, dir_fd: int, entry_id: str, files: Any, **options: Any) -> None:
-        for new in files:
-            if (stores[-1] / new.name).exists():
-                Store(stores[-1]).unlink(new.name)
-        publish(self, dir_fd, entry_id, files, **options)
+    def unsafe(self: Any, entry_id: str, sync_archive: bool = True) -> None:
+        for name in os.listdir(self.fd):
+            if (stores[-1] / name).exists():
+                proxied_os = vars(store_module)["os"]  # the injector's: counted and watched
+                proxied_os.unlink(stores[-1] / name)
+        publish(self, entry_id, sync_archive)
 
-    monkeypatch.setattr(archive_module.Archive, "publish", unsafe)
+    monkeypatch.setattr(archive_module.Staging, "publish", unsafe)
     scenario = BY_NAME["seed-erst"]
     stores.append(scratch / "clean" / "pstore")
     store, archive = scenario.build(scratch / "clean")
