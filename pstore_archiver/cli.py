@@ -452,6 +452,7 @@ def verb_info(args: argparse.Namespace) -> int:
         raise UsageError(f"--lines {args.lines}: expected a number of lines, 0 or more")
     _, archive = open_archive(args)
     entries = archive.entries()
+    report_damaged(archive)
     manifest = resolve([e.manifest for e in entries], args.entry, archive.damaged())
     size = next(e.size_bytes for e in entries if e.entry_id == manifest["id"])
     text = entry_tail(archive, manifest, INFO_BYTES).decode("utf-8", errors="replace")
@@ -492,7 +493,9 @@ def verb_dump(args: argparse.Namespace) -> int:
     from pstore_archiver.terminal import escape_line
 
     _, archive = open_archive(args)
-    manifest = resolve([e.manifest for e in archive.entries()], args.entry, archive.damaged())
+    manifests = [e.manifest for e in archive.entries()]
+    report_damaged(archive)
+    manifest = resolve(manifests, args.entry, archive.damaged())
     if args.output is None:
         # to a terminal, the log's control characters are escaped; to a file or a pipe,
         # the bytes go out as they are
@@ -587,6 +590,7 @@ def verb_vacuum(args: argparse.Namespace) -> int:
     if not os.path.lexists(archive.path):
         log.info("No archive at %s: nothing to remove.", archive.path)
         return EXIT_OK
+    archive.entries()  # an archive that cannot be read says so before it is locked
     if args.dry_run:
         removals = plan_retention(archive, limits, set(), now_s)
     else:

@@ -419,6 +419,17 @@ class _Transaction:
     def importing(self) -> bool:
         return self.report.imported_from is not None
 
+    def imported_from(self, entry: Entry) -> str | None:
+        """Where an imported entry's records were: the directory that holds them all
+        (systemd-pstore's `<key>/`, or the import directory itself)."""
+        if self.report.imported_from is None:
+            return None
+        parents = {os.path.dirname(r.origin) for r in entry.records}
+        common = os.path.commonpath(sorted(parents)) if "" not in parents else ""
+        return (
+            os.path.join(self.report.imported_from, common) if common else self.report.imported_from
+        )
+
     def where(self, found: Found) -> str:
         return found.path
 
@@ -589,7 +600,7 @@ class _Transaction:
                 if text is None:
                     text = staging.read_tail(record.name.name, ANALYSIS_BYTES)
             manifest = build_manifest(
-                entry_id, entry, self.origin, analyze(entry.kind, text), self.report.imported_from
+                entry_id, entry, self.origin, analyze(entry.kind, text), self.imported_from(entry)
             )
             written = staging.write(MANIFEST_NAME, render_manifest(manifest))
             size += written.size
@@ -713,10 +724,13 @@ class _Transaction:
 
 
 def _send_summary(sink: Sink, report: RunReport) -> None:
-    what = "run" if report.imported_from is None else f"import from {report.imported_from}"
+    if report.imported_from is None:
+        what, where = "run", "left in the store"
+    else:
+        what, where = f"import from {report.imported_from}", "not imported"
     message = (
         f"pstore {what}: {len(report.entries)} entries created, {len(report.archived)} records "
-        f"archived, {report.bytes_freed} bytes freed, {len(report.left)} records left in the store"
+        f"archived, {report.bytes_freed} bytes freed, {len(report.left)} records {where}"
     )
     fields = {
         Field.entries_created: str(len(report.entries)),
