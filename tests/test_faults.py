@@ -76,10 +76,24 @@ STALE = f".pstore-archiver-staging-{'0' * 32}"  # as an earlier killed run left 
 # leave them exactly as they are (issue 9, finding 2).
 FOREIGN = {".staging-x": None, ".removing-y": None, ".report.tmp": b"keep\n"}
 # Every kind of call a run makes on these stores; all of them get faults injected.
-KINDS = {"mkdir", "create", "write", "utime", "fsync", "rename", "unlink", "rmtree", "read"}
+KINDS = {
+    "mkdir",
+    "create",
+    "write",
+    "utime",
+    "fsync",
+    "rename",
+    "unlink",
+    "rmtree",
+    "read",
+    "rmdir",
+}
 CHILD_TIMEOUT = 60.0
 PIDS = itertools.count(4_000_000)  # os.getpid() of the in-process runs: each one new
 NO_RETENTION = '[retention]\nmax_use = "0"\nkeep_free = "0"\n'
+
+
+LARGE_CONSOLE = FakeRecord("console-ramoops-0", b"console line\n" * 100_000, 1700000100)
 
 
 @dataclass(frozen=True)
@@ -89,10 +103,25 @@ class Scenario:
     stale_staging: bool = False  # the archive holds the staging of an earlier killed run
     old_entries: tuple[FakeRecord, ...] = ()  # archived by an earlier run
     config: str = NO_RETENTION
+    # `import --remove` of what systemd-pstore left: each record in its folder (v252's
+    # `<key>/`, "" for the root), beside systemd-pstore's dmesg.txt and a temporary
+    folders: tuple[str, ...] = ()
 
     @property
     def originals(self) -> dict[str, bytes]:
-        return {r.name: r.data for r in self.records}
+        """The records by their path in the store."""
+        folders = self.folders or ("",) * len(self.records)
+        return {os.path.join(f, r.name): r.data for f, r in zip(folders, self.records)}
+
+    @property
+    def systemds(self) -> dict[str, bytes]:
+        """systemd-pstore's own files beside the records: never touched by an import."""
+        if not self.folders:
+            return {}
+        own = {".#dmesg-efi-1795721909010010123456789abcdef": b"half a copy"}
+        for folder in set(self.folders) - {"ramoops"}:  # v253+ joins no ramoops dumps
+            own[os.path.join(folder, "dmesg.txt")] = f"{folder}: systemd's join\n".encode()
+        return own
 
     def build(self, root: Path) -> tuple[Path, Path]:
         """The store and the archive of one run; `config_of(store)` configures it."""
@@ -114,16 +143,29 @@ class Scenario:
                     (archive / name / "file").write_bytes(b"not the archiver's\n")
                 else:
                     (archive / name).write_bytes(data)
-        store = write_store(root / "pstore", self.records)
+        store = root / "pstore"
+        for path, record in zip(self.originals, self.records):
+            write_store((store / path).parent, [record])
+        store.mkdir(exist_ok=True)
+        for path, data in self.systemds.items():
+            (store / path).write_bytes(data)
         config_of(store).write_text(self.config)
+        if self.folders:
+            (store.parent / f"{store.name}.import").touch()
         return store, archive
 
 
 def foreign_problems(scenario: Scenario, archive: Path) -> list[Problem]:
-    """The names that are not the program's own are there, unchanged."""
+    """The names that are not the program's own are there, unchanged: in the archive, and
+    systemd-pstore's own files in what an import reads."""
+    problems = [
+        Problem("foreign", f"{path}: systemd-pstore's, but changed or gone")
+        for path, data in scenario.systemds.items()
+        if not (archive.parent / "pstore" / path).is_file()
+        or (archive.parent / "pstore" / path).read_bytes() != data
+    ]
     if not scenario.stale_staging:
-        return []
-    problems = []
+        return problems
     for name, data in FOREIGN.items():
         path = archive / name
         if data is None:
@@ -151,13 +193,29 @@ SCENARIOS = [
         old_entries=tuple(seed_erst_store()),
         config=NO_RETENTION + "max_entries = 3\nkeep_newest = 0\n",
     ),
+    # a record above what is held in memory: read twice, streamed into the archive
+    Scenario("large-console", (*seed_erst_store()[:2], LARGE_CONSOLE)),
+    # `import --remove` of a v252 tree: records in <key>/ and in the root
+    Scenario(
+        "import-v252",
+        (*fixture_records("erst-panic"), LARGE_CONSOLE, *ramoops_console_pmsg_store()[:1]),
+        folders=("7712566004282", "7712566004282", "", "ramoops"),
+    ),
 ]
 BY_NAME = {s.name: s for s in SCENARIOS}
 
 
+def cli_argv(store: Path, archive: Path) -> list[str]:
+    """`run` over the store, or `import STORE --remove` where the scenario says so (a
+    marker file beside the store, so every runner, in-process or child, agrees)."""
+    argv = ["--config", str(config_of(store)), "--archive", str(archive)]
+    if (store.parent / f"{store.name}.import").exists():
+        return [*argv, "import", str(store), "--remove"]
+    return [*argv, "--source", str(store), "run"]
+
+
 def run_cli(store: Path, archive: Path) -> int:
-    argv = ["--source", str(store), "--archive", str(archive), "run"]
-    return main(["--config", str(config_of(store)), *argv])
+    return main(cli_argv(store, archive))
 
 
 @pytest.fixture
@@ -268,10 +326,10 @@ def side(op: Op, root: Path) -> str:
     if not target:
         return "archive"  # the fsync of the archive's parent after creating the archive
     if target[0] == "pstore":
-        return "store"
+        return "store-tidy" if op.kind == "rmdir" else "store"
     if target[0].endswith(".toml"):
         return "config"  # the configuration file, read with os.read
-    if op.kind == "read":
+    if op.kind == "read" and not target[-2].startswith(".pstore-archiver-staging-"):
         return "archive-read"  # a manifest that cannot be read: that entry is reported damaged
     entry_side = (".lock", ".pstore-archiver-staging-", ".pstore-archiver-removing-")
     if len(target) == 2 and target[1].startswith(".") and not target[1].startswith(entry_side):
@@ -280,7 +338,13 @@ def side(op: Op, root: Path) -> str:
 
 
 def check_failed_run(
-    run: Run, mode: str, at: int, reference: Reference, store: Path, archive: Path
+    run: Run,
+    mode: str,
+    at: int,
+    reference: Reference,
+    store: Path,
+    archive: Path,
+    originals: Sequence[str],
 ) -> list[Problem]:
     """DESIGN §5 for a run whose call `at` failed: once (EIO) or from then on (ENOSPC)."""
     errname = "(EIO)" if mode == "eio" else "(ENOSPC)"
@@ -297,8 +361,10 @@ def check_failed_run(
         wanted = {0}
     elif "store" in sides:
         wanted = {1}
-    elif sides == {"archive-read"}:
-        wanted = {0}  # the entry is reported as damaged and skipped; the run goes on
+    elif sides <= {"archive-read", "store-tidy"}:
+        # a manifest that cannot be read: that entry is reported damaged, the run goes on;
+        # a directory an import emptied that cannot be removed: it stays, that is all
+        wanted = {0}
     elif "archive" in sides:
         wanted = {73}
     else:
@@ -306,7 +372,7 @@ def check_failed_run(
     problems = []
     if run.code not in wanted:
         problems.append(Problem("exit", f"exit {run.code}, expected {sorted(wanted)}"))
-    left = [p.name for p in store.iterdir()]
+    left = [path for path in originals if (store / path).exists()]
     if (run.code == 0) == bool(left):
         problems.append(Problem("exit", f"exit {run.code} with {left} left in the store"))
     if run.code == 73 and not any(
@@ -335,7 +401,9 @@ def interrupted_then_rerun(
     elif mode == "kill" and first.code is not None:
         problems.append(Problem("harness", f"the kill did not happen (exit {first.code})"))
     elif mode in ("eio", "enospc"):
-        problems += check_failed_run(first, mode, at, reference, store, archive)
+        problems += check_failed_run(
+            first, mode, at, reference, store, archive, list(scenario.originals)
+        )
         if op is not None and op.kind != "rmtree":
             problems.extend(
                 Problem("leftover", f"{s}: staging left behind by the failed run")
@@ -507,19 +575,7 @@ def child_run(
     env[ENV_KILL_AT] = str(kill_at)
     if log is not None:
         env[ENV_LOG] = str(log)
-    argv = [
-        sys.executable,
-        "-c",
-        CHILD,
-        str(TESTS),
-        "--config",
-        str(config_of(store)),
-        "--source",
-        str(store),
-        "--archive",
-        str(archive),
-        "run",
-    ]
+    argv = [sys.executable, "-c", CHILD, str(TESTS), *cli_argv(store, archive)]
     return run_command(argv, timeout=CHILD_TIMEOUT, check=False, env=env)
 
 
@@ -544,6 +600,8 @@ def sigkill_points(ops: Sequence[Op], stride: int) -> list[int]:
         ("seed-erst", 3),
         ("efi-15-parts", 6),
         ("ramoops-retention", 4),
+        ("large-console", 3),
+        ("import-v252", 3),
     ],
 )
 def test_sigkill_at_each_call_loses_nothing(name: str, stride: int, scratch: Path) -> None:
