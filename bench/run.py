@@ -12,7 +12,7 @@ Conditions:
 
 * pstore-archiver runs as `<venv python> -m pstore_archiver`, the venv's python being a link
   to the real interpreter binary (never a pyenv shim script), with PSTORE_ARCHIVER_CONFIG
-  naming a file that does not exist (no host configuration), no JOURNAL_STREAM, stdout and
+  naming an empty file (no host configuration), no JOURNAL_STREAM, stdout and
   stderr to /dev/null; with no journald socket its messages go to stderr.
 * systemd-pstore runs as `/lib/systemd/systemd-pstore SRC DST` with SYSTEMD_LOG_TARGET=console.
 * As root, the whole benchmark re-runs itself in a private mount namespace (`unshare`) in
@@ -304,12 +304,14 @@ class Runner:
             "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
             "LANG": "C.UTF-8",
             "HOME": str(workdir),
-            "PSTORE_ARCHIVER_CONFIG": str(workdir / "no-such-config.toml"),
+            "PSTORE_ARCHIVER_CONFIG": str(workdir / "empty-config.toml"),
             "SYSTEMD_LOG_TARGET": "console",
             "SYSTEMD_LOG_COLOR": "0",
         }
         self.counter = 0
         self.problems: list[str] = []
+        # a named configuration must exist; an empty one means the defaults
+        (workdir / "empty-config.toml").write_text("# the defaults\n")
 
     def fresh(self, name: str) -> Path:
         self.counter += 1

@@ -42,6 +42,7 @@ TIME is 2026-11-26, '2026-11-26 19:30', ISO 8601 with a zone, today, yesterday,
 exit status:
   0   done: everything in the store is archived (or there was nothing)
   1   something was left in the store (it is safe there), or a query found nothing
+      (or could not read the archive, or write its output)
   2   usage error
   73  the archive cannot be written (missing, read-only, full); nothing was unlinked
   75  another run holds the archive's lock
@@ -670,7 +671,9 @@ def build_parser() -> argparse.ArgumentParser:
         "/etc/pstore-archiver.toml; drop-ins in FILE.d/*.toml)",
     )
     parser.add_argument(
-        "--source", metavar="DIR", help="the pstore directory (default: /sys/fs/pstore)"
+        "--source",
+        metavar="DIR",
+        help="the pstore directory (default: /sys/fs/pstore; a directory named must exist)",
     )
     parser.add_argument(
         "--archive",

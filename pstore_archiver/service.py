@@ -693,7 +693,7 @@ class _Transaction:
             MessageId.records_kept,
             3,
             f"{refused.reason}; {len(names)} records kept in {self.source.path} "
-            f"(not archived as {refused.entry_id})",
+            f"(entry {refused.entry_id} not written)",
             {
                 Field.records: " ".join(names),
                 Field.entry: refused.entry_id,
