@@ -271,6 +271,7 @@ class Archive:
         self._published: dict[str, StoredEntry] = {}
         self._index: dict[str, StoredEntry | Damaged] | None = None  # as last read/written
         self._damaged: list[Damaged] = []
+        self._suffixes: dict[str, int] = {}  # unique_id: where the search for a base stopped
 
     def remember(self, entry: StoredEntry) -> None:
         """An entry this process made durable: the index takes it without reading it back."""
@@ -441,11 +442,16 @@ class Archive:
             raise self.unreadable(e) from e
 
     def unique_id(self, base: str, taken: set[str]) -> str:
-        """`base`, or `base-2`, `base-3`, ... if taken (DESIGN §3); adds it to `taken`."""
-        candidate, n = base, 1
+        """`base`, or `base-2`, `base-3`, ... if taken (DESIGN §3); adds it to `taken`.
+        Thousands of entries of one base (one second, one backend) cost no more than
+        thousands of bases: the search for a base goes on where it stopped."""
+        candidate, n = base, self._suffixes.get(base, 1)
+        if n > 1:
+            candidate = f"{base}-{n}"
         while candidate in taken:
             n += 1
             candidate = f"{base}-{n}"
+        self._suffixes[base] = n
         taken.add(candidate)
         return candidate
 

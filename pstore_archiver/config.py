@@ -303,7 +303,8 @@ class ValidatedCache:
         if self.path is None or not self.key:
             return
         document = {"version": __version__, "key": self.key, "values": values, "origins": origins}
-        temporary = self.path.with_name(f"{self.NAME}.{os.getpid()}")
+        # the program's own kind of temporary name: its prefix and 128 random bits
+        temporary = self.path.with_name(f".pstore-archiver-tmp-{os.urandom(16).hex()}")
         try:
             temporary.write_text(json.dumps(document), encoding="utf-8")
             os.replace(temporary, self.path)

@@ -108,6 +108,7 @@ def _split_dumps(parts: Sequence[Record]) -> list[list[Record]]:
     does not grow (the kernel writes Part1, Part2, ... in turn) or too much time passed.
     Two files of one name never share an entry (copies gathered from several places)."""
     runs: list[list[Record]] = []
+    names: set[str] = set()  # the names in the last run
     for record in parts:
         assert record.header is not None
         if runs:
@@ -119,12 +120,14 @@ def _split_dumps(parts: Sequence[Record]) -> list[list[Record]]:
                     record.name.backend == ERST_BACKEND
                     or _write_time_ns(record) - _write_time_ns(last) <= PART_GAP_NS
                 )
-                and all(r.name.name != record.name.name for r in runs[-1])
+                and record.name.name not in names
             )
             if same_dump:
                 runs[-1].append(record)
+                names.add(record.name.name)
                 continue
         runs.append([record])
+        names = {record.name.name}
     return runs
 
 

@@ -473,6 +473,29 @@ def test_long_names_give_short_entry_ids(
     assert archived_copies(archive, long.name) == [long.data]
 
 
+def test_many_records_of_one_second_and_one_dump_of_many_parts(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Work grows with the records, not with their square: 500 entries of one base id
+    (around names already taken), and a dump of 500 parts."""
+    store, archive = tmp_path / "s", tmp_path / "a"
+    archive.mkdir()
+    base = "20231114T221320Z-unknown-unknown"
+    for taken in (base, f"{base}-3"):
+        (archive / taken).mkdir()  # not entries (no manifest): still names taken
+    same = [FakeRecord(f"odd-{i}", b"x", TIME) for i in range(500)]
+    parts = [
+        FakeRecord(f"dmesg-erst-{(1471486490 << 32) + i}", f"Panic#1 Part{i}\n{i}\n".encode(), TIME)
+        for i in range(1, 501)
+    ]
+    write_store(store, [*same, *parts])
+    assert run(capsys, store, archive).code == 0
+    names = set(entries(archive))
+    assert {f"{base}-{n}" for n in range(2, 503) if n != 3} <= names
+    [dump] = [e for e in names if e.endswith("-erst-panic1")]
+    assert len(manifest(archive, dump)["records"]) == 500
+
+
 def test_an_entry_the_file_system_refuses_holds_back_only_itself(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
