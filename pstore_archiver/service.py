@@ -684,9 +684,17 @@ class _Transaction:
             {Field.records: name, Field.entry: entry_id},
         )
 
+    def origins(self, entry: Entry) -> list[str]:
+        """Where an entry's records are, and the other copies of them a source held."""
+        return [
+            found.record.origin
+            for record in entry.records
+            for found in [self.found[record.origin], *self.copies.get(record.origin, [])]
+        ]
+
     def refuse(self, refused: _Refused) -> None:
         """An entry that could not be written for a reason of its own: its records stay."""
-        names = [r.origin for r in refused.entry.records]
+        names = self.origins(refused.entry)
         for name in names:
             self.report.leave(name, refused.reason, refused.entry_id)
         self.sink.send(
@@ -712,9 +720,9 @@ class _Transaction:
         names = []
         for entry_id, entry in entries:
             reason = blamed or f"not archived: the archive failed first ({error})"
-            for record in entry.records:
-                names.append(record.origin)
-                self.report.leave(record.origin, reason, entry_id)
+            for origin in self.origins(entry):
+                names.append(origin)
+                self.report.leave(origin, reason, entry_id)
         self.sink.send(
             MessageId.records_kept,
             3,
