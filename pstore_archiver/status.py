@@ -73,11 +73,13 @@ def read_status(config: Config, archive: Archive) -> dict[str, Any]:
 
 
 def render_status(status: dict[str, Any]) -> str:
+    """The status for a terminal: every line escaped (names and reasons can hold anything),
+    then the advice, which is ours, on a line of its own."""
     store, archive = status["store"], status["archive"]
     if status["backend"]:
         backend = f"{status['backend']} (registered)"
     else:
-        backend = f"none ({status['backend_parameter']} says (null))\n  {status['advice']}"
+        backend = f"none ({status['backend_parameter']} says (null))"
     if not store["exists"]:
         mounted = "missing"
     elif store["filesystem"] == "pstore":
@@ -110,7 +112,10 @@ def render_status(status: dict[str, Any]) -> str:
         "Limits:  " + _limits_text(status["retention"]),
         "Last run: " + _last_run_text(status["last_run"]),
     ]
-    return "\n".join(escape(line) for line in lines)
+    text = [escape(line) for line in lines]
+    if not status["backend"]:
+        text.insert(1, f"  {status['advice']}")
+    return "\n".join(text)
 
 
 def _limits_text(retention: dict[str, int]) -> str:

@@ -819,6 +819,14 @@ def test_control_characters_are_escaped_for_the_terminal(
     listed = pa(capsys, "--archive", str(archive), "list").out
     assert "\\x1b]0;pwned\\x07ev\\x9bil" in listed and "\\x1b[2Jboom" in listed
     raw = pa(capsys, "--archive", str(archive), "list", "--json").out
+    waiting = write_store(
+        tmp_path / "waiting", [FakeRecord("a\nWaiting: 0 records\x1b[A", b"x", TIME)]
+    )
+    status = pa(capsys, "--source", str(waiting), "--archive", str(archive), "status").out
+    assert "a\\nWaiting: 0 records\\x1b[A (1 bytes)" in status  # one line, escaped
+    assert [line for line in status.splitlines() if line.startswith("Waiting")] == [
+        "Waiting: 1 records, 1B  (run: pstore-archiver run)"
+    ]
     summaries = {m["summary"] for m in json.loads(raw)}  # JSON carries the data as it is
     assert "Kernel panic - not syncing: \x1b[2Jboom" in summaries
 
