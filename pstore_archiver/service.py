@@ -38,6 +38,7 @@ from pstore_archiver.journal import Field, MessageId, Sink
 from pstore_archiver.manifest import (
     DMESG_NAME,
     MANIFEST_NAME,
+    MAX_LISTED_MISSING,
     RESERVED_NAMES,
     Origin,
     build_manifest,
@@ -304,7 +305,7 @@ def _entry_summary(entry_id: str, entry: Entry, path: Path) -> dict[str, Any]:
         "reason": entry.reason,
         "count": entry.oopscount,
         "records": [r.origin for r in entry.records],
-        "missing_parts": list(entry.missing_parts[:64]),
+        "missing_parts": list(entry.missing_parts[:MAX_LISTED_MISSING]),
         "missing_count": len(entry.missing_parts),
         "path": str(path),
     }
@@ -429,9 +430,6 @@ class _Transaction:
         return (
             os.path.join(self.report.imported_from, common) if common else self.report.imported_from
         )
-
-    def where(self, found: Found) -> str:
-        return found.path
 
     def select(self) -> list[Record]:
         """Scan the source; report what stays; settle what the archive already holds;
