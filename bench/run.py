@@ -14,8 +14,9 @@ Conditions (what users run, as at boot):
 * pstore-archiver is an installed build: a wheel of the checkout installed, non-editable and
   with its dependencies, into a venv of its own outside the checkout (bench/installed.py), run
   through its console script `<venv>/bin/pstore-archiver` (what `ExecStart=` runs) from a
-  work directory outside the checkout, with PSTORE_ARCHIVER_CONFIG naming a file that does
-  not exist (no host configuration).  Before measuring, `python -v` of that command shows
+  work directory outside the checkout, with PSTORE_ARCHIVER_CONFIG naming a copy of the
+  shipped conf/pstore-archiver.toml (every key commented out, as the packages install it:
+  the defaults, and no host configuration).  Before measuring, `python -v` of that command shows
   that every module of the package comes from the venv (bench/installed.py).  The floor is
   that venv's python (`-c pass`, `-S -c pass`); `python -m pstore_archiver` is timed too.
 * systemd-pstore runs as `/lib/systemd/systemd-pstore SRC DST`.
@@ -331,7 +332,7 @@ class Runner:
             "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
             "LANG": "C.UTF-8",
             "HOME": str(workdir),
-            "PSTORE_ARCHIVER_CONFIG": str(workdir / "no-such-config.toml"),
+            "PSTORE_ARCHIVER_CONFIG": str(workdir / "pstore-archiver.toml"),
             "SYSTEMD_LOG_COLOR": "0",
         }
         if journal is None:  # its own log to stderr (/dev/null), not /dev/kmsg
@@ -343,6 +344,8 @@ class Runner:
         # what the runs sent to the journal: pstore-archiver's dump-archived messages (one a
         # dump entry) and systemd-pstore's "PStore <name> moved to" messages (one a record)
         self.sent = {"archiver_dumps": 0, "systemd_pstore_records": 0}
+        # the shipped configuration, as the packages install it: every key commented out
+        shutil.copyfile(REPO / "conf" / "pstore-archiver.toml", workdir / "pstore-archiver.toml")
 
     def fresh(self, name: str) -> Path:
         self.counter += 1

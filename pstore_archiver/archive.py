@@ -1,8 +1,15 @@
 """The destination side: durable publication of entries, the lock, lookup of what is there.
 
-Only `write_new` and `publish` call fsync (STYLE 4.1): a file is written, flushed and
-synced; an entry directory is built under a temporary name, synced, renamed, and the
-archive directory synced, so an entry is either wholly there or not at all.
+Only `write_new`, `write_stream`, `publish` and the syncs call fsync (STYLE 4.1): a file
+is written, flushed and synced; an entry directory is built under a temporary name,
+synced, renamed, and the archive directory synced, so an entry is either wholly there or
+not at all.
+
+The archive holds entries (directories named by their manifest's id) and the program's own
+files, whose names start with a dot: `.lock`, `.index.json`, `.last-run.json`, and
+temporaries named `.pstore-archiver-<what>-<32 random hex digits>`.  Only names of exactly
+that form are ever cleaned up; anything else in the archive that is not an entry is left
+alone, and an entry whose manifest is damaged is reported, never removed.
 """
 
 from __future__ import annotations
@@ -10,32 +17,67 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import json
 import os
+import re
 import shutil
-from collections.abc import Iterator, Sequence
+import stat
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from pstore_archiver.diagnostics import log
-from pstore_archiver.errors import ArchiveUnwritable, LockHeld, describe_os_error
-from pstore_archiver.manifest import MANIFEST_NAME
+from pstore_archiver.errors import (
+    ArchiveUnreadable,
+    ArchiveUnwritable,
+    LockHeld,
+    describe_os_error,
+)
+from pstore_archiver.manifest import MANIFEST_NAME, check_manifest
 
 LOCK_NAME = ".lock"
-STAGING_PREFIX = ".staging-"
-REMOVING_PREFIX = ".removing-"
 INDEX_NAME = ".index.json"
 LAST_RUN_NAME = ".last-run.json"
-INDEX_VERSION = 1
-TEMPORARY_SUFFIX = ".tmp"
+INDEX_VERSION = 2
+TEMPORARY_PREFIX = ".pstore-archiver-"
+STAGING = "staging"  # an entry being built
+REMOVING = "removing"  # an entry being removed by retention
+TEMPORARY_FILE = "tmp"  # the next .index.json or .last-run.json
+TEMPORARY_NAME = re.compile(r"\.pstore-archiver-(staging|removing|tmp)-[0-9a-f]{32}")
+READ_CHUNK = 1 << 20
+# A manifest is a few KiB; one larger than this is not one we wrote.
+MAX_MANIFEST_BYTES = 16 << 20
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+_NEW_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+# The file system refuses a name (too long, not valid in its encoding): a problem of that
+# record or entry alone, not of the archive.
+NAME_ERRNOS = frozenset({errno.ENAMETOOLONG, errno.EILSEQ, errno.EINVAL})
 
 
-class NewFile(NamedTuple):
-    name: str
-    data: bytes
-    mtime_ns: int | None = None
+def temporary_name(what: str) -> str:
+    """A name the program alone makes: its prefix, what it is for, 128 random bits."""
+    return f"{TEMPORARY_PREFIX}{what}-{os.urandom(16).hex()}"
+
+
+class EntryRefused(Exception):
+    """The archive's file system refuses something about one entry (a name): that entry's
+    records stay where they are; the others are archived all the same."""
+
+
+class FileKey(NamedTuple):
+    """Which manifest file the index read: it notices one replaced or edited since."""
+
+    inode: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+
+    @classmethod
+    def of(cls, info: os.stat_result) -> FileKey:
+        return cls(info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
 
 
 class StoredEntry(NamedTuple):
@@ -43,10 +85,19 @@ class StoredEntry(NamedTuple):
 
     manifest: dict[str, Any]
     size_bytes: int
+    key: FileKey | None = None
 
     @property
     def entry_id(self) -> str:
         return str(self.manifest["id"])
+
+
+class Damaged(NamedTuple):
+    """A directory in the archive that is not a sound entry, and why."""
+
+    entry_id: str
+    reason: str
+    key: FileKey | None = None
 
 
 class KnownRecord(NamedTuple):
@@ -56,32 +107,66 @@ class KnownRecord(NamedTuple):
     boot_id: str | None
 
 
-def write_new(dir_fd: int, name: str, data: bytes, mtime_ns: int | None = None) -> None:
+class Written(NamedTuple):
+    """What was written to a file: its size, the SHA-256 of its bytes, its identity."""
+
+    size: int
+    sha256: str
+    key: FileKey
+
+
+def write_new(dir_fd: int, name: str, data: bytes, mtime_ns: int | None = None) -> Written:
     """Create `name` (never replace), write, set mtime, fsync (borg's SyncFile)."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(name, flags, 0o600, dir_fd=dir_fd)
+    return write_stream(dir_fd, name, [data], mtime_ns)
+
+
+def write_stream(
+    dir_fd: int, name: str, chunks: Iterable[bytes], mtime_ns: int | None = None
+) -> Written:
+    """`write_new` for bytes that arrive in pieces, hashed as they are written: the
+    hash of the bytes that are then fsynced."""
+    fd = os.open(name, _NEW_FLAGS, 0o600, dir_fd=dir_fd)
+    digest = hashlib.sha256()
+    size = 0
     try:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
+        for chunk in chunks:
+            digest.update(chunk)
+            size += len(chunk)
+            view = memoryview(chunk)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
         if mtime_ns is not None:
             os.utime(fd, ns=(mtime_ns, mtime_ns))
         os.fsync(fd)
+        key = FileKey.of(os.fstat(fd))
+    finally:
+        os.close(fd)
+    return Written(size, digest.hexdigest(), key)
+
+
+def read_chunks(dir_fd: int, name: str) -> Iterator[bytes]:
+    """The bytes of a file in a directory, in pieces, without following a link."""
+    fd = os.open(name, _READ_FLAGS, dir_fd=dir_fd)
+    try:
+        while chunk := os.read(fd, READ_CHUNK):
+            yield chunk
     finally:
         os.close(fd)
 
 
-def write_replace(directory: Path, name: str, data: bytes) -> None:
-    """Replace a small bookkeeping file (not a record) through a temporary name."""
-    temporary = directory / (name + TEMPORARY_SUFFIX)
+def read_tail(dir_fd: int, name: str, max_bytes: int) -> bytes:
+    """The last `max_bytes` of a file (or all of it)."""
+    fd = os.open(name, _READ_FLAGS, dir_fd=dir_fd)
     try:
-        temporary.write_bytes(data)
-        os.replace(temporary, directory / name)
-    except OSError:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
+        size = os.fstat(fd).st_size
+        os.lseek(fd, max(0, size - max_bytes), os.SEEK_SET)
+        tail = b""
+        while chunk := os.read(fd, READ_CHUNK):
+            tail = (tail + chunk)[-max_bytes:] if max_bytes else b""
+        return tail
+    finally:
+        os.close(fd)
 
 
 def fsync_dir(dir_fd: int) -> None:
@@ -102,19 +187,97 @@ def _entry_order(entry: StoredEntry) -> tuple[str, int, str]:
     )
 
 
+class Staging:
+    """An entry under construction: a directory with a temporary name in the archive.
+    Files written here are fsynced; `publish` renames the directory to the entry's id."""
+
+    def __init__(self, archive: Archive, archive_fd: int) -> None:
+        self.archive = archive
+        self.archive_fd = archive_fd
+        self.name = temporary_name(STAGING)
+        try:
+            os.mkdir(self.name, 0o700, dir_fd=archive_fd)
+        except OSError as e:
+            raise archive.unwritable(f"cannot create {self.name}", e) from e
+        try:
+            self.fd = os.open(self.name, _DIR_FLAGS, dir_fd=archive_fd)
+        except OSError as e:
+            self.discard()
+            raise archive.unwritable(f"cannot open {self.name}", e) from e
+
+    def _failed(self, what: str, name: str, error: OSError) -> Exception:
+        if error.errno in NAME_ERRNOS:
+            return EntryRefused(
+                f"{self.archive.path}: the file system refuses the name {name!r}: "
+                f"{describe_os_error(error)}"
+            )
+        return self.archive.unwritable(f"cannot {what} {name}", error)
+
+    def write(self, name: str, data: bytes, mtime_ns: int | None = None) -> Written:
+        try:
+            return write_new(self.fd, name, data, mtime_ns)
+        except OSError as e:
+            raise self._failed("write", name, e) from e
+
+    def write_stream(
+        self, name: str, chunks: Iterable[bytes], mtime_ns: int | None = None
+    ) -> Written:
+        """Write a file from pieces; errors while producing the pieces propagate as
+        they are (a record that cannot be read is not the archive's failure)."""
+        try:
+            return write_stream(self.fd, name, chunks, mtime_ns)
+        except OSError as e:
+            raise self._failed("write", name, e) from e
+
+    def read_chunks(self, name: str) -> Iterator[bytes]:
+        """A file written here, read back (to reassemble the log from the copies)."""
+        try:
+            yield from read_chunks(self.fd, name)
+        except OSError as e:
+            raise self.archive.unwritable(f"cannot read back {name}", e) from e
+
+    def read_tail(self, name: str, max_bytes: int) -> bytes:
+        try:
+            return read_tail(self.fd, name, max_bytes)
+        except OSError as e:
+            raise self.archive.unwritable(f"cannot read back {name}", e) from e
+
+    def publish(self, entry_id: str, sync_archive: bool = True) -> None:
+        """fsync the directory, rename it to `entry_id` (a name the caller found free
+        under the lock), and fsync the archive (or leave that to `Archive.sync`)."""
+        try:
+            fsync_dir(self.fd)
+            os.close(self.fd)
+            self.fd = -1
+            os.rename(self.name, entry_id, src_dir_fd=self.archive_fd, dst_dir_fd=self.archive_fd)
+            if sync_archive:
+                fsync_dir(self.archive_fd)
+        except OSError as e:
+            raise self._failed("write entry", entry_id, e) from e
+
+    def discard(self) -> None:
+        """Remove the staging directory again (after a failure)."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        shutil.rmtree(self.archive.path / self.name, ignore_errors=True)
+
+
 class Archive:
     """The archive directory (normally /var/lib/pstore-archiver)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._published: dict[str, StoredEntry] = {}
-        self._index: dict[str, StoredEntry] | None = None  # .index.json as last read or written
+        self._index: dict[str, StoredEntry | Damaged] | None = None  # as last read/written
+        self._damaged: list[Damaged] = []
+        self._suffixes: dict[str, int] = {}  # unique_id: where the search for a base stopped
 
     def remember(self, entry: StoredEntry) -> None:
         """An entry this process made durable: the index takes it without reading it back."""
         self._published[entry.entry_id] = entry
 
-    def _unwritable(self, what: str, error: OSError) -> ArchiveUnwritable:
+    def unwritable(self, what: str, error: OSError) -> ArchiveUnwritable:
         return ArchiveUnwritable(f"{self.path}: {what}: {describe_os_error(error)}")
 
     @contextmanager
@@ -126,10 +289,11 @@ class Archive:
         try:
             dir_fd = os.open(self.path, _DIR_FLAGS)
         except OSError as e:
-            raise self._unwritable("cannot open the archive", e) from e
+            raise self.unwritable("cannot open the archive", e) from e
         try:
             lock_fd = self._open_lock(dir_fd)
             try:
+                self._tighten(dir_fd)
                 yield dir_fd
             finally:
                 os.close(lock_fd)
@@ -143,7 +307,7 @@ class Archive:
         except FileExistsError:
             return
         except OSError as e:
-            raise self._unwritable("cannot create the archive directory", e) from e
+            raise self.unwritable("cannot create the archive directory", e) from e
         try:
             parent_fd = os.open(self.path.parent, _DIR_FLAGS)
             try:
@@ -151,15 +315,51 @@ class Archive:
             finally:
                 os.close(parent_fd)
         except OSError as e:
-            raise self._unwritable("cannot sync the parent directory of the archive", e) from e
+            raise self.unwritable("cannot sync the parent directory of the archive", e) from e
+
+    def _tighten(self, dir_fd: int) -> None:
+        """Make an existing archive 0700 (crash logs can hold secrets, DESIGN §3).  Only a
+        directory that holds nothing but an archive's files is changed: a directory named
+        by mistake keeps its mode, with a warning."""
+        info = os.fstat(dir_fd)
+        if not info.st_mode & 0o077:
+            return
+        mode = stat.S_IMODE(info.st_mode)
+        if info.st_uid != os.geteuid() or not self._looks_like_an_archive(dir_fd):
+            log.warning(
+                "%s: mode %04o lets other users read crash logs; not changed, as the "
+                "directory holds files that are not an archive's",
+                self.path,
+                mode,
+            )
+            return
+        try:
+            os.fchmod(dir_fd, mode & 0o700)
+        except OSError as e:
+            log.warning("%s: cannot make it 0700: %s", self.path, describe_os_error(e))
+
+    def _looks_like_an_archive(self, dir_fd: int) -> bool:
+        for name in os.listdir(dir_fd):
+            if name in (LOCK_NAME, INDEX_NAME, LAST_RUN_NAME) or TEMPORARY_NAME.fullmatch(name):
+                continue
+            try:
+                manifest = os.stat(f"{name}/{MANIFEST_NAME}", dir_fd=dir_fd)
+            except OSError:
+                return False
+            if not stat.S_ISREG(manifest.st_mode):
+                return False
+        return True
 
     def _open_lock(self, dir_fd: int) -> int:
         try:
             lock_fd = os.open(
-                LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600, dir_fd=dir_fd
+                LOCK_NAME,
+                os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+                0o600,
+                dir_fd=dir_fd,
             )
         except OSError as e:
-            raise self._unwritable("cannot create the lock file", e) from e
+            raise self.unwritable("cannot create the lock file", e) from e
         try:
             fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as e:
@@ -171,20 +371,26 @@ class Archive:
         return lock_fd
 
     def remove_staging(self, dir_fd: int) -> list[str]:
-        """Remove the temporaries of an interrupted run (never a published entry)."""
+        """Remove the temporaries of an interrupted run: only names of the form the
+        program itself makes (TEMPORARY_NAME), of the type it makes them."""
         removed = []
         try:
             for name in os.listdir(dir_fd):
-                if name.startswith((STAGING_PREFIX, REMOVING_PREFIX)):
-                    shutil.rmtree(self.path / name)
-                    removed.append(name)
-                elif name.endswith(TEMPORARY_SUFFIX):
+                match = TEMPORARY_NAME.fullmatch(name)
+                if match is None:
+                    continue
+                info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+                if match[1] == TEMPORARY_FILE and stat.S_ISREG(info.st_mode):
                     os.unlink(name, dir_fd=dir_fd)
-                    removed.append(name)
+                elif match[1] != TEMPORARY_FILE and stat.S_ISDIR(info.st_mode):
+                    shutil.rmtree(self.path / name)
+                else:
+                    continue
+                removed.append(name)
             if removed:
                 fsync_dir(dir_fd)
         except OSError as e:
-            raise self._unwritable("cannot remove what an interrupted run left", e) from e
+            raise self.unwritable("cannot remove what an interrupted run left", e) from e
         return removed
 
     def make_durable(self, dir_fd: int, entry_id: str) -> None:
@@ -192,11 +398,10 @@ class Archive:
         killed after the rename but before the fsync of the archive leaves an entry that
         may exist in the page cache only; its records are unlinked only after this."""
         try:
-            entry_fd = os.open(entry_id, _DIR_FLAGS, dir_fd=dir_fd)
+            entry_fd = os.open(entry_id, _DIR_FLAGS | os.O_NOFOLLOW, dir_fd=dir_fd)
             try:
                 for name in os.listdir(entry_fd):
-                    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
-                    file_fd = os.open(name, flags, dir_fd=entry_fd)
+                    file_fd = os.open(name, _READ_FLAGS, dir_fd=entry_fd)
                     try:
                         os.fsync(file_fd)
                     finally:
@@ -206,91 +411,134 @@ class Archive:
                 os.close(entry_fd)
             fsync_dir(dir_fd)
         except OSError as e:
-            raise self._unwritable(f"cannot sync entry {entry_id}", e) from e
+            raise self.unwritable(f"cannot sync entry {entry_id}", e) from e
+
+    def names(self) -> set[str]:
+        """Every name in the archive: a new entry takes none of them."""
+        try:
+            return set(os.listdir(self.path))
+        except FileNotFoundError:
+            return set()
+        except OSError as e:
+            raise self.unreadable(e) from e
+
+    def unreadable(self, error: OSError) -> ArchiveUnreadable:
+        return ArchiveUnreadable(
+            f"{self.path}: cannot read the archive: {describe_os_error(error)}"
+        )
 
     def entry_ids(self) -> list[str]:
+        """The names of the entry directories: not starting with a dot, not links."""
         try:
             with os.scandir(self.path) as listing:  # d_type: no stat per entry
-                return sorted(e.name for e in listing if not e.name.startswith(".") and e.is_dir())
+                return sorted(
+                    e.name
+                    for e in listing
+                    if not e.name.startswith(".") and e.is_dir(follow_symlinks=False)
+                )
         except FileNotFoundError:
             return []
+        except OSError as e:
+            raise self.unreadable(e) from e
 
     def unique_id(self, base: str, taken: set[str]) -> str:
-        """`base`, or `base-2`, `base-3`, ... if taken (DESIGN §3); adds it to `taken`."""
-        candidate, n = base, 1
+        """`base`, or `base-2`, `base-3`, ... if taken (DESIGN §3); adds it to `taken`.
+        Thousands of entries of one base (one second, one backend) cost no more than
+        thousands of bases: the search for a base goes on where it stopped."""
+        candidate, n = base, self._suffixes.get(base, 1)
+        if n > 1:
+            candidate = f"{base}-{n}"
         while candidate in taken:
             n += 1
             candidate = f"{base}-{n}"
+        self._suffixes[base] = n
         taken.add(candidate)
         return candidate
 
-    def publish(
-        self, dir_fd: int, entry_id: str, files: Sequence[NewFile], sync_archive: bool = True
-    ) -> None:
-        """Make one entry durable: stage, fsync each file and the directory, rename,
-        fsync the archive (or leave that to `sync`, for several entries at once).  On
-        any failure the staging directory is removed again."""
-        staging = f"{STAGING_PREFIX}{entry_id}"
-        try:
-            os.mkdir(staging, 0o700, dir_fd=dir_fd)
-        except OSError as e:
-            raise self._unwritable(f"cannot create {staging}", e) from e
-        try:
-            staged_fd = os.open(staging, _DIR_FLAGS, dir_fd=dir_fd)
-            try:
-                for new in files:
-                    write_new(staged_fd, new.name, new.data, new.mtime_ns)
-                fsync_dir(staged_fd)
-            finally:
-                os.close(staged_fd)
-            os.rename(staging, entry_id, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-            if sync_archive:
-                fsync_dir(dir_fd)
-        except OSError as e:
-            shutil.rmtree(self.path / staging, ignore_errors=True)
-            raise self._unwritable(f"cannot write entry {entry_id}", e) from e
+    def stage(self, dir_fd: int) -> Staging:
+        return Staging(self, dir_fd)
 
     def sync(self, dir_fd: int) -> None:
         """fsync the archive directory: the renames of `publish(sync_archive=False)`."""
         try:
             fsync_dir(dir_fd)
         except OSError as e:
-            raise self._unwritable("cannot sync the archive directory", e) from e
+            raise self.unwritable("cannot sync the archive directory", e) from e
 
-    def read_manifest(self, entry_id: str) -> dict[str, Any]:
+    def read_manifest(self, entry_id: str) -> tuple[Any, FileKey]:
+        """The parsed JSON of an entry's manifest and the file's identity; OSError,
+        ValueError (not JSON, not UTF-8, too large) when it cannot be read."""
         # plain strings, not Path objects: the index rebuild calls this 10,000 times
-        with open(os.path.join(self.path, entry_id, MANIFEST_NAME), "rb") as f:
-            manifest: dict[str, Any] = json.loads(f.read())
-        return manifest
+        fd = os.open(os.path.join(self.path, entry_id, MANIFEST_NAME), _READ_FLAGS)
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise ValueError("not a regular file")
+            if info.st_size > MAX_MANIFEST_BYTES:
+                raise ValueError(f"{info.st_size} bytes: too large for a manifest")
+            data = b""
+            while len(data) <= MAX_MANIFEST_BYTES and (chunk := os.read(fd, READ_CHUNK)):
+                data += chunk
+        finally:
+            os.close(fd)
+        if len(data) > MAX_MANIFEST_BYTES:
+            raise ValueError("too large for a manifest")
+        return json.loads(data), FileKey.of(info)
 
     def entries(self) -> list[StoredEntry]:
-        """Every entry, oldest first, from `.index.json`; entries the index does not know
-        yet are read from their manifests (the truth) and the index is rewritten."""
-        ids = self.entry_ids()
+        """Every sound entry, oldest first, from `.index.json` where the manifest file is
+        the one the index read; the others are read from their manifests (the truth) and
+        the index is rewritten.  Damaged entries are in `damaged()` afterwards."""
         index = self._read_index()
-        fresh = {i: index[i] for i in ids if i in index}
-        for entry_id in ids:
-            if entry_id not in fresh:
-                loaded = self._published.get(entry_id) or self._load_entry(entry_id)
-                if loaded is not None:
-                    fresh[entry_id] = loaded
-        if fresh.keys() != index.keys():
+        fresh: dict[str, StoredEntry | Damaged] = {}
+        reread = False
+        for entry_id in self.entry_ids():
+            try:
+                key: FileKey | None = FileKey.of(
+                    os.stat(os.path.join(self.path, entry_id, MANIFEST_NAME), follow_symlinks=False)
+                )
+            except OSError:
+                key = None
+            known = index.get(entry_id)
+            if key is not None and known is not None and known.key == key:
+                fresh[entry_id] = known
+                continue
+            reread = True
+            published = self._published.get(entry_id)
+            if published is not None and published.key == key:
+                fresh[entry_id] = published
+                continue
+            fresh[entry_id] = self._load_entry(entry_id)
+        if reread or fresh.keys() != index.keys():
             self._write_index(fresh)
-        return sorted(fresh.values(), key=_entry_order)
+        self._damaged = [e for e in fresh.values() if isinstance(e, Damaged)]
+        good = [e for e in fresh.values() if isinstance(e, StoredEntry)]
+        return sorted(good, key=_entry_order)
 
-    def _load_entry(self, entry_id: str) -> StoredEntry | None:
+    def damaged(self) -> list[Damaged]:
+        """The damaged entries the last `entries()` found, by id."""
+        return sorted(self._damaged)
+
+    def _load_entry(self, entry_id: str) -> StoredEntry | Damaged:
         try:
-            manifest = self.read_manifest(entry_id)
+            manifest, key = self.read_manifest(entry_id)
+        except FileNotFoundError:
+            return Damaged(entry_id, f"no {MANIFEST_NAME}")
+        except OSError as e:
+            return Damaged(entry_id, f"{MANIFEST_NAME}: cannot read: {describe_os_error(e)}")
+        except (ValueError, RecursionError) as e:
+            return Damaged(entry_id, f"{MANIFEST_NAME}: not a JSON document ({e})")
+        problem = check_manifest(manifest, entry_id)
+        if problem is not None:
+            return Damaged(entry_id, problem, key)
+        try:
             with os.scandir(os.path.join(self.path, entry_id)) as files:
                 size = sum(f.stat(follow_symlinks=False).st_size for f in files)
-        except (OSError, ValueError) as e:
-            log.warning(
-                "%s: not an entry (no readable %s): %s", self.path / entry_id, MANIFEST_NAME, e
-            )
-            return None
-        return StoredEntry(manifest, size)
+        except OSError as e:
+            return Damaged(entry_id, f"cannot list: {describe_os_error(e)}", key)
+        return StoredEntry(manifest, size, key)
 
-    def _read_index(self) -> dict[str, StoredEntry]:
+    def _read_index(self) -> dict[str, StoredEntry | Damaged]:
         if self._index is not None:  # a run asks twice (known records, then retention)
             return self._index
         try:
@@ -298,51 +546,122 @@ class Archive:
                 document = json.load(f)
             if document.get("version") != INDEX_VERSION:
                 return {}
-            self._index = {
-                i: StoredEntry(e["manifest"], e["size"]) for i, e in document["entries"].items()
-            }
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            index: dict[str, StoredEntry | Damaged] = {}
+            for entry_id, item in document["entries"].items():
+                key = FileKey(*item["key"])
+                if "damaged" in item:
+                    index[entry_id] = Damaged(entry_id, str(item["damaged"]), key)
+                elif check_manifest(item["manifest"], entry_id) is None:
+                    index[entry_id] = StoredEntry(item["manifest"], int(item["size"]), key)
+            self._index = index
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
             return {}  # a cache: rebuilt from the manifests
         return self._index
 
-    def _write_index(self, entries: dict[str, StoredEntry]) -> None:
-        document = {
-            "version": INDEX_VERSION,
-            "entries": {
-                i: {"manifest": e.manifest, "size": e.size_bytes} for i, e in entries.items()
-            },
-        }
+    def _write_index(self, entries: dict[str, StoredEntry | Damaged]) -> None:
+        items: dict[str, Any] = {}
+        for entry_id, entry in entries.items():
+            if entry.key is None:
+                continue  # no manifest to key on: read again next time
+            if isinstance(entry, Damaged):
+                items[entry_id] = {"damaged": entry.reason, "key": list(entry.key)}
+            else:
+                items[entry_id] = {
+                    "manifest": entry.manifest,
+                    "size": entry.size_bytes,
+                    "key": list(entry.key),
+                }
         self._index = entries
-        data = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+        document = {"version": INDEX_VERSION, "entries": items}
+        data = json.dumps(document, ensure_ascii=True, separators=(",", ":")).encode()
         try:
-            write_replace(self.path, INDEX_NAME, data)
+            self.write_replace(INDEX_NAME, data)
         except OSError as e:  # read-only or full: queries still work, only slower
             log.debug("%s: index not written: %s", self.path / INDEX_NAME, e)
 
+    def write_replace(self, name: str, data: bytes) -> None:
+        """Replace a small bookkeeping file (0600, not a record) through a temporary."""
+        temporary = temporary_name(TEMPORARY_FILE)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        dir_fd = os.open(self.path, _DIR_FLAGS)
+        try:
+            fd = os.open(temporary, flags, 0o600, dir_fd=dir_fd)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
+            os.replace(temporary, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary, dir_fd=dir_fd)
+            raise
+        finally:
+            os.close(dir_fd)
+
     def remove_entry(self, dir_fd: int, entry_id: str) -> None:
         """Remove an entry as a whole: renamed away first, so it never looks partial."""
-        doomed = f"{REMOVING_PREFIX}{entry_id}"
+        doomed = temporary_name(REMOVING)
         os.rename(entry_id, doomed, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
         fsync_dir(dir_fd)
         shutil.rmtree(self.path / doomed)
 
     def write_last_run(self, report: dict[str, Any]) -> None:
+        data = json.dumps(report, indent=2, ensure_ascii=True).encode()
         with contextlib.suppress(OSError):
-            write_replace(self.path, LAST_RUN_NAME, json.dumps(report, indent=2).encode())
+            self.write_replace(LAST_RUN_NAME, data)
 
     def read_last_run(self) -> dict[str, Any] | None:
         try:
             with open(self.path / LAST_RUN_NAME, "rb") as f:
-                document: dict[str, Any] = json.load(f)
-                return document
-        except (OSError, ValueError):
+                document = json.load(f)
+        except (OSError, ValueError, RecursionError):
             return None
+        return document if isinstance(document, dict) else None
 
     def known_records(self) -> dict[tuple[str, str], KnownRecord]:
-        """(name, sha256) of every archived record, to recognise records that come back."""
+        """(name, sha256) of every archived record, by the index: where to look for a
+        record that comes back.  Never evidence on its own (see `holds_copy`)."""
         known = {}
         for manifest in (entry.manifest for entry in self.entries()):
-            for record in manifest.get("records", []):
-                key = (str(record.get("name")), str(record.get("sha256")))
-                known[key] = KnownRecord(str(manifest.get("id")), manifest.get("boot_id"))
+            for record in manifest["records"]:
+                key = (str(record["name"]), str(record["sha256"]))
+                known[key] = KnownRecord(str(manifest["id"]), manifest.get("boot_id"))
         return known
+
+    def holds_copy(self, entry_id: str, name: str, size: int, sha256: str) -> str | None:
+        """Whether entry `entry_id` holds a byte-exact copy of a record, read from the
+        archive itself: its manifest (read now, not the index) lists the record with this
+        size and SHA-256, and the copy beside it has that size and hashes to it.  None
+        when it does; else what is wrong."""
+        where = f"{self.path / entry_id}"
+        try:
+            manifest, _ = self.read_manifest(entry_id)
+        except (OSError, ValueError, RecursionError) as e:
+            return f"{where}: no readable {MANIFEST_NAME} ({e})"
+        problem = check_manifest(manifest, entry_id)
+        if problem is not None:
+            return f"{where}: {problem}"
+        listed = [
+            r
+            for r in manifest["records"]
+            if r["name"] == name and r["size"] == size and r["sha256"] == sha256
+        ]
+        if not listed:
+            return f"{where}: {MANIFEST_NAME} does not list {name} with these bytes"
+        digest = hashlib.sha256()
+        copied = 0
+        try:
+            entry_fd = os.open(os.path.join(self.path, entry_id), _DIR_FLAGS | os.O_NOFOLLOW)
+            try:
+                for chunk in read_chunks(entry_fd, name):
+                    digest.update(chunk)
+                    copied += len(chunk)
+            finally:
+                os.close(entry_fd)
+        except OSError as e:
+            return f"{where}/{name}: cannot read the copy: {describe_os_error(e)}"
+        if copied != size or digest.hexdigest() != sha256:
+            return f"{where}/{name}: the copy is not the record's bytes"
+        return None

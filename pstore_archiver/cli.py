@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import codecs
 import io
 import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
@@ -17,6 +18,7 @@ from pstore_archiver import __version__
 from pstore_archiver.diagnostics import log
 from pstore_archiver.errors import (
     ArchiverError,
+    ArchiveUnreadable,
     ArchiveUnwritable,
     ConfigError,
     LockHeld,
@@ -24,6 +26,7 @@ from pstore_archiver.errors import (
     UsageError,
     describe_os_error,
 )
+from pstore_archiver.terminal import escape
 
 EXIT_OK = 0
 EXIT_LEFT_OR_NOTHING = 1
@@ -33,20 +36,29 @@ EXIT_LOCKED = 75
 EXIT_CONFIG = 78
 EPILOG = """\
 ENTRY is an entry id, a unique prefix of one, or nothing for the newest entry.
+TIME is 2026-11-26, '2026-11-26 19:30', ISO 8601 with a zone, today, yesterday,
+-2h (also --since -2h) or '1 week ago'.
 
 exit status:
   0   done: everything in the store is archived (or there was nothing)
   1   something was left in the store (it is safe there), or a query found nothing
+      (or could not read the archive, or write its output)
   2   usage error
   73  the archive cannot be written (missing, read-only, full); nothing was unlinked
   75  another run holds the archive's lock
-  78  the configuration is invalid; nothing was touched
+  78  the configuration is invalid (a key, a value, a path); nothing was touched
 
 files:
   /etc/pstore-archiver.toml, /etc/pstore-archiver.toml.d/*.toml   configuration
   /var/lib/pstore-archiver/<entry>/entry.json, dmesg.txt, records  the archive
+  /var/lib/systemd/pstore                                          what import reads
+
+environment:
+  PSTORE_ARCHIVER_CONFIG   the main configuration file, as --config (it must exist)
+  SYSTEMD_LOG_LEVEL        debug, info, warning, err: how much goes to stderr
 """
 EXIT_STATUS: dict[type[ArchiverError], int] = {
+    ArchiveUnreadable: EXIT_LEFT_OR_NOTHING,
     ConfigError: EXIT_CONFIG,
     ArchiveUnwritable: EXIT_ARCHIVE_UNWRITABLE,
     LockHeld: EXIT_LOCKED,
@@ -68,17 +80,65 @@ def config_of(args: argparse.Namespace) -> Any:
 
     overrides: dict[str, dict[str, Any]] = {}
     if args.source is not None:
-        overrides["source"] = {"path": str(args.source)}
+        overrides["source"] = {"path": args.source}
     if args.archive is not None:
-        overrides["archive"] = {"path": str(args.archive)}
+        overrides["archive"] = {"path": args.archive}
     return load_config(args.config, overrides)
 
 
+class Output:
+    """Standard output for a command: text for people (control characters escaped by
+    the caller), JSON, or raw bytes.  A reader that went away (`| head -1`) ends the
+    output quietly; any other failure to write (`> /dev/full`) is one line and exit 1."""
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    def text(self, text: str) -> None:
+        """One or more whole lines."""
+        self.write(text + "\n")
+
+    def write(self, text: str) -> None:
+        self._write(lambda: sys.stdout.write(text))
+
+    def json(self, document: Any) -> None:
+        from pstore_archiver.manifest import dump_json
+
+        self.text(dump_json(document, indent=2))
+
+    def raw(self, data: bytes) -> None:
+        self._write(lambda: sys.stdout.buffer.write(data))
+
+    def flush(self) -> None:
+        self._write(sys.stdout.flush)
+
+    def _write(self, write: Callable[[], object]) -> None:
+        if self.closed:
+            return
+        try:
+            write()
+        except BrokenPipeError:
+            self._close()
+        except OSError as e:
+            self._close()
+            raise ArchiverError(f"standard output: cannot write: {describe_os_error(e)}") from e
+
+    def _close(self) -> None:
+        """Nothing more goes out; at exit, Python's flush of stdout must not fail again."""
+        self.closed = True
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+out = Output()
+
+
 def print_json(document: Any) -> None:
-    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    out.json(document)
 
 
-# --- run ---------------------------------------------------------------------------------
+# --- run, import -------------------------------------------------------------------------
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -88,43 +148,135 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-unlink", action="store_true", help="archive, but leave the records in the store"
     )
-    parser.add_argument("--json", action="store_true", help="print the run report as JSON")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the run report as JSON (on every exit status but 2, a usage error)",
+    )
 
 
-def verb_run(args: argparse.Namespace) -> int:
+def add_import_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "directory",
+        nargs="?",
+        metavar="DIR",
+        help="what systemd-pstore left (default: /var/lib/systemd/pstore)",
+    )
+    parser.add_argument(
+        "--remove",
+        action="store_true",
+        help="remove each record once its copy in the archive is durable and verified "
+        "(never dmesg.txt, temporary files, or a directory that is not left empty)",
+    )
+    parser.add_argument("--dry-run", action="store_true", help="show what would be imported")
+    parser.add_argument(
+        "--json", action="store_true", help="print the import report as JSON (as run --json)"
+    )
+
+
+def _sink(config: Any) -> Any:
     from pstore_archiver.journal import Sink
-    from pstore_archiver.service import RunOptions, read_origin, run_once
 
-    config = config_of(args)
-    sink = Sink(
+    return Sink(
         use_journal=config.journal_enabled,
         attach_text=config.attach_text,
         max_attach_bytes=config.max_attach_bytes,
     )
-    options = RunOptions(dry_run=args.dry_run, unlink=config.unlink and not args.no_unlink)
-    report = run_once(config, options, sink, read_origin(time.time_ns()))
-    if args.json:
-        print_json(report.to_json())
-    elif not os.environ.get("JOURNAL_STREAM"):  # under systemd the journal has it all
-        _print_run_report(report)
+
+
+def verb_run(args: argparse.Namespace) -> int:
+    from pstore_archiver.service import RunOptions, read_origin, run_once
+
+    def transact() -> Any:
+        config = config_of(args)
+        options = RunOptions(dry_run=args.dry_run, unlink=config.unlink and not args.no_unlink)
+        return run_once(config, options, _sink(config), read_origin(time.time_ns()))
+
+    return _transact(args, transact)
+
+
+def verb_import(args: argparse.Namespace) -> int:
+    from pstore_archiver.service import RunOptions, import_once, read_origin
+
+    def transact() -> Any:
+        config = config_of(args)
+        directory = Path(args.directory) if args.directory is not None else None
+        if directory is not None:
+            _check_import_directory(args.directory, config)
+        options = RunOptions(dry_run=args.dry_run, unlink=args.remove)
+        return import_once(config, directory, options, _sink(config), read_origin(time.time_ns()))
+
+    return _transact(args, transact)
+
+
+def _check_import_directory(directory: str, config: Any) -> None:
+    from pstore_archiver.config import check_distinct
+
+    if not directory or "\0" in directory:
+        raise ConfigError(f"import {directory!r}: expected a directory")
+    check_distinct(
+        f"import {directory!r}",
+        directory,
+        f"archive.path = {str(config.archive_path)!r}",
+        str(config.archive_path),
+    )
+
+
+def _transact(args: argparse.Namespace, transact: Callable[[], Any]) -> int:
+    """Run a transaction (run, import); its report as text or JSON, on every outcome."""
+    try:
+        report = transact()
+    except ArchiverError as e:
+        code = exit_status_of(e)
+        if args.json:
+            print_json({**_empty_report(args), "error": str(e), "exit_status": code})
+        raise
     if report.error:
         log.error("%s", report.error)
-        return EXIT_ARCHIVE_UNWRITABLE
-    return EXIT_LEFT_OR_NOTHING if report.left else EXIT_OK
+        code = EXIT_ARCHIVE_UNWRITABLE
+    else:
+        code = EXIT_LEFT_OR_NOTHING if report.left else EXIT_OK
+    if args.json:
+        print_json({**report.to_json(), "exit_status": code})
+    elif not os.environ.get("JOURNAL_STREAM"):  # under systemd the journal has it all
+        _print_run_report(report)
+    return code
+
+
+def _empty_report(args: argparse.Namespace) -> dict[str, Any]:
+    """The report of a run that stopped before it began (the paths as given, if any)."""
+    from pstore_archiver.service import DEFAULT_IMPORT_PATH, RunReport
+
+    directory = getattr(args, "directory", None)
+    if args.verb == "run":
+        source, imported = args.source, None
+    else:
+        source = imported = directory or str(DEFAULT_IMPORT_PATH)
+    report = RunReport(source or "", args.archive or "", args.dry_run, imported).to_json()
+    return {**report, "source": source, "archive": args.archive}
 
 
 def _print_run_report(report: Any) -> None:
     verb = "would archive" if report.dry_run else "archived"
     for entry in report.entries:
         missing = entry["missing_parts"]
-        gaps = f" (parts missing: {', '.join(map(str, missing))})" if missing else ""
-        print(f"{verb} {len(entry['records'])} record(s) as {entry['path']}{gaps}")
+        more = entry["missing_count"] - len(missing)
+        listed = ", ".join(map(str, missing)) + (f" and {more} more" if more > 0 else "")
+        gaps = f" (parts missing: {listed})" if missing else ""
+        out.text(escape(f"{verb} {len(entry['records'])} record(s) as {entry['path']}{gaps}"))
     for name in report.already_archived:
-        print(f"already archived: {name}")
+        out.text(escape(f"already archived: {name}"))
     for left in report.left:
-        print(f"left in {report.source}: {left['name']}: {left['reason']}")
-    if not report.entries and not report.already_archived and not report.left:
-        print(f"nothing to archive in {report.source}")
+        blamed = f" (entry {left['entry']})" if left.get("entry") else ""
+        out.text(escape(f"left in {report.source}: {left['name']}: {left['reason']}{blamed}"))
+    for ignored in report.ignored:
+        out.text(escape(f"not a record, left alone: {ignored['name']}: {ignored['reason']}"))
+    for removal in report.removals:
+        out.text(escape(f"removed {removal['id']} ({removal['bytes']} bytes): {removal['reason']}"))
+    for damaged in report.damaged:
+        out.text(escape(f"damaged entry, skipped: {damaged['id']}: {damaged['reason']}"))
+    if not (report.entries or report.already_archived or report.left or report.ignored):
+        out.text(escape(f"nothing to archive in {report.source}"))
 
 
 # --- config ------------------------------------------------------------------------------
@@ -142,18 +294,21 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
 def verb_config(args: argparse.Namespace) -> int:
     config = config_of(args)
     if args.check:
-        print("configuration is valid")
+        from pstore_archiver.service import check_source
+
+        check_source(config)  # what a run would refuse, config --check refuses
+        out.text("configuration is valid")
         return EXIT_OK
     values = config.as_dict()
     if args.json:
         print_json({"values": values, "origins": dict(config.origins)})
         return EXIT_OK
     for section, keys in values.items():
-        print(f"[{section}]")
+        out.text(f"[{section}]")
         for key, value in keys.items():
             origin = config.origins.get(f"{section}.{key}", "")
-            print(f"{key} = {json.dumps(value)}  # {origin}")
-        print()
+            out.text(escape(f"{key} = {json.dumps(value)}  # {origin}"))
+        out.text("")
     return EXIT_OK
 
 
@@ -174,7 +329,7 @@ def parse_since_until(value: str | None, option: str, now: datetime) -> datetime
         return None
     try:
         return parse_time_spec(value, now)
-    except ValueError as e:
+    except (ValueError, OverflowError) as e:
         raise UsageError(f"{option}: {e}") from e
 
 
@@ -211,14 +366,23 @@ def verb_list(args: argparse.Namespace) -> int:
         raise UsageError(f"--since {args.since!r} is after --until {args.until!r}")
     _, archive = open_archive(args)
     manifests = select([e.manifest for e in archive.entries()], filters)
+    report_damaged(archive)
     if args.json:
         print_json(manifests)
     elif manifests:
         width = os.get_terminal_size(sys.stdout.fileno()).columns if sys.stdout.isatty() else 10**6
-        print(render_table(table_rows(manifests), width))
+        out.text(render_table(table_rows(manifests), width))
     else:
         log.info("No archived entries match in %s.", archive.path)
     return EXIT_OK if manifests else EXIT_LEFT_OR_NOTHING
+
+
+def report_damaged(archive: Any) -> None:
+    """Entries whose manifest cannot be trusted: named on stderr, with why."""
+    for damaged in archive.damaged():
+        log.warning(
+            "%s: damaged entry, skipped: %s", archive.path / damaged.entry_id, damaged.reason
+        )
 
 
 def add_entry_argument(parser: argparse.ArgumentParser) -> None:
@@ -242,26 +406,57 @@ def add_info_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def entry_text(archive: Any, manifest: dict[str, Any]) -> bytes:
-    """The reassembled log of a dump, or the (single) record's bytes."""
+def entry_files(archive: Any, manifest: dict[str, Any]) -> list[str]:
+    """The files whose bytes make an entry's text: the reassembled log of a dump, or the
+    records (one, for other records)."""
     from pstore_archiver.manifest import DMESG_NAME
 
     folder = archive.path / manifest["id"]
-    if (folder / DMESG_NAME).exists():
-        return bytes((folder / DMESG_NAME).read_bytes())
-    records = manifest.get("records") or []
-    return b"".join((folder / r["name"]).read_bytes() for r in records)
+    if os.path.lexists(folder / DMESG_NAME):
+        return [DMESG_NAME]
+    return [r["name"] for r in manifest["records"]]
+
+
+def entry_chunks(archive: Any, manifest: dict[str, Any]) -> Iterator[bytes]:
+    """An entry's text (`entry_files`), in pieces: a huge entry is never held whole."""
+    from pstore_archiver.archive import read_chunks
+
+    folder = str(archive.path / manifest["id"])
+    for name in entry_files(archive, manifest):
+        try:
+            dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                yield from read_chunks(dir_fd, name)
+            finally:
+                os.close(dir_fd)
+        except OSError as e:
+            raise ArchiverError(f"{folder}/{name}: cannot read: {describe_os_error(e)}") from e
+
+
+def entry_tail(archive: Any, manifest: dict[str, Any], max_bytes: int) -> bytes:
+    """The newest `max_bytes` of an entry's text."""
+    tail = b""
+    for chunk in entry_chunks(archive, manifest):
+        tail = (tail + chunk)[-max_bytes:]
+    return tail
+
+
+# info reads at most the newest end of a log: the crash is at its end.
+INFO_BYTES = 1 << 20
 
 
 def verb_info(args: argparse.Namespace) -> int:
     from pstore_archiver.analysis import analyze_log
     from pstore_archiver.query import render_info, resolve
 
+    if args.lines < 0:
+        raise UsageError(f"--lines {args.lines}: expected a number of lines, 0 or more")
     _, archive = open_archive(args)
     entries = archive.entries()
-    manifest = resolve([e.manifest for e in entries], args.entry)
+    report_damaged(archive)
+    manifest = resolve([e.manifest for e in entries], args.entry, archive.damaged())
     size = next(e.size_bytes for e in entries if e.entry_id == manifest["id"])
-    text = entry_text(archive, manifest).decode("utf-8", errors="replace")
+    text = entry_tail(archive, manifest, INFO_BYTES).decode("utf-8", errors="replace")
     trace = analyze_log(text).call_trace if manifest.get("kind") in ("dmesg", "console") else ()
     tail = text.splitlines()[-args.lines :] if args.lines > 0 else []
     signature = manifest.get("signature")
@@ -283,7 +478,7 @@ def verb_info(args: argparse.Namespace) -> int:
             }
         )
     else:
-        print(render_info(manifest, path, trace, tail, same, size))
+        out.text(render_info(manifest, path, trace, tail, same, size))
     return EXIT_OK
 
 
@@ -296,22 +491,37 @@ def add_dump_arguments(parser: argparse.ArgumentParser) -> None:
 
 def verb_dump(args: argparse.Namespace) -> int:
     from pstore_archiver.query import resolve
+    from pstore_archiver.terminal import escape_line
 
     _, archive = open_archive(args)
-    manifest = resolve([e.manifest for e in archive.entries()], args.entry)
-    data = entry_text(archive, manifest)
+    manifests = [e.manifest for e in archive.entries()]
+    report_damaged(archive)
+    manifest = resolve(manifests, args.entry, archive.damaged())
     if args.output is None:
-        try:
-            sys.stdout.buffer.write(data)
-            sys.stdout.flush()
-        except BrokenPipeError:  # `pstore-archiver dump | head`
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        # to a terminal, the log's control characters are escaped; to a file or a pipe,
+        # the bytes go out as they are
+        decoder = None
+        if sys.stdout.isatty():
+            decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
+        for chunk in entry_chunks(archive, manifest):
+            if decoder is not None:
+                text = decoder.decode(chunk)
+                out.write("\n".join(escape_line(line) for line in text.split("\n")))
+            else:
+                out.raw(chunk)
+            if out.closed:  # `pstore-archiver dump | head`
+                break
+        out.flush()
         return EXIT_OK
+    size = 0
     try:
-        args.output.write_bytes(data)
+        with open(args.output, "wb") as f:
+            for chunk in entry_chunks(archive, manifest):
+                f.write(chunk)
+                size += len(chunk)
     except OSError as e:
         raise ArchiverError(f"{args.output}: cannot write: {describe_os_error(e)}") from e
-    log.info("Wrote %s (%d bytes) to %s.", manifest["id"], len(data), args.output)
+    log.info("Wrote %s (%d bytes) to %s.", manifest["id"], size, args.output)
     return EXIT_OK
 
 
@@ -330,7 +540,7 @@ def verb_status(args: argparse.Namespace) -> int:
     if args.json:
         print_json(status)
     else:
-        print(render_status(status))
+        out.text(render_status(status))
     healthy = status["backend"] is not None and not status["store"]["records"]
     return EXIT_OK if healthy else EXIT_LEFT_OR_NOTHING
 
@@ -339,6 +549,12 @@ def add_vacuum_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-entries", type=int, metavar="N", help="keep at most N entries")
     parser.add_argument("--max-use", metavar="SIZE", help="keep the archive under SIZE (e.g. 256M)")
     parser.add_argument("--max-age", metavar="AGE", help="remove entries older than AGE (e.g. 90d)")
+    parser.add_argument(
+        "--keep-newest",
+        type=int,
+        metavar="N",
+        help="never remove the newest N entries (default: retention.keep_newest, 5)",
+    )
     parser.add_argument("--dry-run", action="store_true", help="list what would be removed")
 
 
@@ -356,6 +572,10 @@ def vacuum_limits(args: argparse.Namespace, config: Any) -> Any:
             limits = limits._replace(max_use_bytes=parse_size(args.max_use))
         if args.max_age is not None:
             limits = limits._replace(max_age_seconds=parse_duration(args.max_age))
+        if args.keep_newest is not None:
+            if args.keep_newest < 0:
+                raise ValueError(f"--keep-newest: expected 0 or more, got {args.keep_newest}")
+            limits = limits._replace(keep_newest=args.keep_newest)
     except ValueError as e:
         raise UsageError(f"vacuum: {e}") from e
     return limits
@@ -368,9 +588,10 @@ def verb_vacuum(args: argparse.Namespace) -> int:
     config, archive = open_archive(args)
     limits = vacuum_limits(args, config)
     now_s = time.time()
-    if not archive.path.is_dir():
+    if not os.path.lexists(archive.path):
         log.info("No archive at %s: nothing to remove.", archive.path)
         return EXIT_OK
+    archive.entries()  # an archive that cannot be read says so before it is locked
     if args.dry_run:
         removals = plan_retention(archive, limits, set(), now_s)
     else:
@@ -378,9 +599,12 @@ def verb_vacuum(args: argparse.Namespace) -> int:
         sink = Sink(use_journal=config.journal_enabled, stream=io.StringIO())
         with archive.locked(create=False) as archive_fd:
             removals = apply_retention(archive, archive_fd, limits, set(), sink, now_s)
+    report_damaged(archive)
     verb = "would remove" if args.dry_run else "removed"
     for removal in removals:
-        print(f"{verb} {removal.entry_id} ({removal.size_bytes} bytes): {removal.reason}")
+        out.text(
+            escape(f"{verb} {removal.entry_id} ({removal.size_bytes} bytes): {removal.reason}")
+        )
     if not removals:
         log.info("Nothing to remove: the archive is within its limits.")
     return EXIT_OK
@@ -388,6 +612,12 @@ def verb_vacuum(args: argparse.Namespace) -> int:
 
 VERBS = (
     Verb("run", verb_run, "Archive every record in the store", add_run_arguments),
+    Verb(
+        "import",
+        verb_import,
+        "Archive the records systemd-pstore left (after switching from it); originals kept",
+        add_import_arguments,
+    ),
     Verb("list", verb_list, "List archived entries, newest last", add_list_arguments),
     Verb(
         "info",
@@ -441,11 +671,12 @@ def build_parser() -> argparse.ArgumentParser:
         "/etc/pstore-archiver.toml; drop-ins in FILE.d/*.toml)",
     )
     parser.add_argument(
-        "--source", type=Path, metavar="DIR", help="the pstore directory (default: /sys/fs/pstore)"
+        "--source",
+        metavar="DIR",
+        help="the pstore directory (default: /sys/fs/pstore; a directory named must exist)",
     )
     parser.add_argument(
         "--archive",
-        type=Path,
         metavar="DIR",
         help="the archive directory (default: /var/lib/pstore-archiver)",
     )
@@ -456,12 +687,48 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Options whose value may start with "-" (`--since -2h`): argparse would take it for an
+# option, so "--since -2h" is read as "--since=-2h".
+_DASH_VALUES = frozenset({"--since", "--until"})
+
+
+def join_dash_values(argv: Sequence[str]) -> list[str]:
+    joined: list[str] = []
+    words = iter(argv)
+    for word in words:
+        if word in _DASH_VALUES:
+            value = next(words, None)
+            if value is not None and value.startswith("-") and value != "--":
+                joined.append(f"{word}={value}")
+                continue
+            joined.append(word)
+            if value is not None:
+                joined.append(value)
+            continue
+        joined.append(word)
+        if word == "--":
+            joined.extend(words)
+    return joined
+
+
+def exit_status_of(error: ArchiverError) -> int:
+    return next((EXIT_STATUS[c] for c in type(error).__mro__ if c in EXIT_STATUS), 1)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     log.configure(os.environ)
-    args = build_parser().parse_args(argv)
+    out.closed = False
+    words = join_dash_values(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(words)
     try:
-        return VERBS_BY_NAME[args.verb].run(args)
+        code = VERBS_BY_NAME[args.verb].run(args)
+        out.flush()
+        return code
     except ArchiverError as e:
         for line in str(e).splitlines():
             log.error("%s", line)
-        return next((EXIT_STATUS[c] for c in type(e).__mro__ if c in EXIT_STATUS), 1)
+        return exit_status_of(e)
+    except OSError as e:  # the environment failed where nothing named it: still one line
+        where = f"{os.fsdecode(e.filename)}: " if e.filename is not None else ""
+        log.error("%s%s", where, describe_os_error(e))
+        return EXIT_LEFT_OR_NOTHING

@@ -6,6 +6,11 @@ import of the package, so it is imported only when a file sets a key, and the va
 result is cached in $CACHE_DIRECTORY (systemd's CacheDirectory=) keyed by the files'
 identity, so the boot run validates again only when a file changed.  Every problem names
 the file and key.
+
+The paths are checked whatever set them (a file, --source/--archive): neither may be
+empty or hold a NUL byte, and the store and the archive may not be the same directory or
+one inside the other (after resolving the symbolic links that exist), since a run would
+then archive, and unlink, its own files.
 """
 
 from __future__ import annotations
@@ -13,13 +18,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from pstore_archiver import __version__
-from pstore_archiver.errors import ConfigError
+from pstore_archiver.errors import ConfigError, describe_os_error
 
 DEFAULT_PATH = Path("/etc/pstore-archiver.toml")
 ENVIRONMENT_VARIABLE = "PSTORE_ARCHIVER_CONFIG"
@@ -28,7 +34,13 @@ DEFAULT_ORIGIN = "(default)"
 DEFAULTS: dict[str, dict[str, Any]] = {
     "source": {"path": "/sys/fs/pstore"},
     "archive": {"path": "/var/lib/pstore-archiver", "unlink": True},
-    "retention": {"max_entries": 0, "max_use": 256 << 20, "keep_free": 1 << 30, "max_age": 0},
+    "retention": {
+        "max_entries": 0,
+        "max_use": 256 << 20,
+        "keep_free": 0,
+        "max_age": 0,
+        "keep_newest": 5,
+    },
     "journal": {"enabled": True, "attach_text": True, "max_attach": 64 << 10},
 }
 
@@ -41,6 +53,7 @@ class Config(NamedTuple):
     max_use_bytes: int
     keep_free_bytes: int
     max_age_seconds: int
+    keep_newest: int
     journal_enabled: bool
     attach_text: bool
     max_attach_bytes: int
@@ -55,6 +68,7 @@ class Config(NamedTuple):
                 "max_use": self.max_use_bytes,
                 "keep_free": self.keep_free_bytes,
                 "max_age": self.max_age_seconds,
+                "keep_newest": self.keep_newest,
             },
             "journal": {
                 "enabled": self.journal_enabled,
@@ -73,6 +87,7 @@ def config_from_dict(values: Mapping[str, Mapping[str, Any]], origins: Mapping[s
         max_use_bytes=values["retention"]["max_use"],
         keep_free_bytes=values["retention"]["keep_free"],
         max_age_seconds=values["retention"]["max_age"],
+        keep_newest=values["retention"]["keep_newest"],
         journal_enabled=values["journal"]["enabled"],
         attach_text=values["journal"]["attach_text"],
         max_attach_bytes=values["journal"]["max_attach"],
@@ -80,36 +95,65 @@ def config_from_dict(values: Mapping[str, Mapping[str, Any]], origins: Mapping[s
     )
 
 
-def main_config_path(explicit: Path | None, environ: Mapping[str, str]) -> Path:
+def main_config_path(explicit: Path | None, environ: Mapping[str, str]) -> tuple[Path, bool]:
+    """The main file, and whether it was named (--config, $PSTORE_ARCHIVER_CONFIG): a
+    named file must exist; the default one may not."""
     if explicit is not None:
-        return explicit
+        return explicit, True
     if environ.get(ENVIRONMENT_VARIABLE):
-        return Path(environ[ENVIRONMENT_VARIABLE])
-    return DEFAULT_PATH
+        return Path(environ[ENVIRONMENT_VARIABLE]), True
+    return DEFAULT_PATH, False
 
 
 def config_files(main: Path) -> list[Path]:
-    """The main file (if it exists), then `<main>.d/*.toml` in lexical order."""
-    files = [main] if main.exists() else []
+    """The main file (if it exists), then `<main>.d/*.toml` in lexical order (a link
+    that leads nowhere is listed, and reported when it is read)."""
+    files = [main] if os.path.lexists(main) else []
     drop_in_dir = Path(f"{main}.d")
-    if drop_in_dir.is_dir():
-        files.extend(sorted(p for p in drop_in_dir.iterdir() if p.suffix == ".toml"))
+    try:
+        names = sorted(os.listdir(drop_in_dir)) if drop_in_dir.is_dir() else []
+    except OSError as e:
+        raise ConfigError(f"{drop_in_dir}: cannot list: {describe_os_error(e)}") from e
+    files.extend(drop_in_dir / name for name in names if name.endswith(".toml"))
     return files
 
 
+# A configuration file is a few KiB.
+MAX_FILE_BYTES = 1 << 20
+
+
 def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        # O_NONBLOCK: a FIFO named as the configuration must not hang the boot
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise ConfigError(f"{path}: not a regular file")
+            data = os.read(fd, MAX_FILE_BYTES + 1)
+        finally:
+            os.close(fd)
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {describe_os_error(e)}") from e
+    if len(data) > MAX_FILE_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_FILE_BYTES} bytes: not a configuration")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start}): TOML is UTF-8") from e
+    if all(not line.strip() or line.lstrip().startswith("#") for line in text.splitlines()):
+        return {}  # nothing but comments: no key to read (and no TOML parser to import)
     if sys.version_info >= (3, 11):  # imported here: only a run with a file needs it
         import tomllib
     else:  # pragma: no cover - exercised on Python < 3.11 only
         import tomli as tomllib
     try:
-        with open(path, "rb") as f:
-            document: dict[str, Any] = tomllib.load(f)
-            return document
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read: {e.strerror}") from e
+        document: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: invalid TOML: {e}") from e
+    except (ValueError, RecursionError) as e:  # e.g. a number too long for int()
+        raise ConfigError(f"{path}: invalid TOML: {e}") from e
+    return document
 
 
 def merge(layers: list[tuple[str, dict[str, Any]]]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -138,18 +182,37 @@ def load_config(
     environ: Mapping[str, str] = os.environ,
 ) -> Config:
     """The effective configuration; raises ConfigError naming the file and key."""
-    main = main_config_path(explicit, environ)
-    if explicit is not None and not main.exists():
-        raise ConfigError(f"{main}: no such configuration file")
+    main, named = main_config_path(explicit, environ)
+    if "\0" in str(main):
+        raise ConfigError(f"{str(main)!r}: a configuration file name cannot hold a NUL byte")
+    if named and not os.path.lexists(main):
+        how = "--config" if explicit is not None else f"${ENVIRONMENT_VARIABLE}"
+        raise ConfigError(f"{main}: no such configuration file (named by {how})")
     files = config_files(main)
     cache = ValidatedCache(environ.get("CACHE_DIRECTORY"), files)
     cached = cache.load()
+    config = None
     if cached is not None:
         values, origins = cached
-    else:
+        config = _config_or_none(values, origins, overrides)
+    if config is None:
         raw, origins = merge([(str(path), read_toml(path)) for path in files])
         values = _validate(raw, origins) if raw else DEFAULTS
         cache.store(values, origins)
+        config = _config_or_none(values, origins, overrides)
+        assert config is not None, "validated values make a configuration"
+    check_paths(config)
+    return config
+
+
+def _config_or_none(
+    values: Mapping[str, Mapping[str, Any]],
+    origins: dict[str, str],
+    overrides: Mapping[str, Mapping[str, Any]] | None,
+) -> Config | None:
+    """The configuration of validated (or cached) values with the command line's paths
+    over them; None when cached values do not make one (a damaged cache)."""
+    origins = dict(origins)
     if overrides:  # paths from argparse: nothing for pydantic to check
         values = {
             section: {**keys, **overrides.get(section, {})} for section, keys in values.items()
@@ -158,8 +221,55 @@ def load_config(
             {f"{s}.{k}": "(command line)" for s, keys in overrides.items() for k in keys}
         )
     all_origins = {f"{s}.{k}": DEFAULT_ORIGIN for s, keys in DEFAULTS.items() for k in keys}
-    all_origins.update((key, file) for key, file in origins.items() if "." in key)
-    return config_from_dict(values, all_origins)
+    all_origins.update((key, str(file)) for key, file in origins.items() if "." in key)
+    for section in ("source", "archive"):  # before Path(""), which is "."
+        raw = values.get(section, {}).get("path")
+        where = all_origins[f"{section}.path"]
+        if raw == "":
+            raise ConfigError(f"{where}: {section}.path is empty: expected a directory")
+        if isinstance(raw, str) and "\0" in raw:
+            raise ConfigError(f"{where}: {section}.path = {raw!r}: a path cannot hold a NUL byte")
+    try:
+        config = config_from_dict(values, all_origins)
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not all(isinstance(p, str) for p in (values["source"]["path"], values["archive"]["path"])):
+        return None
+    return config
+
+
+def source_is_default(config: Config) -> bool:
+    """The store is the default /sys/fs/pstore (missing there means no pstore: a notice)."""
+    return str(config.source_path) == str(DEFAULTS["source"]["path"])
+
+
+def check_paths(config: Config) -> None:
+    """Empty, NUL-holding, equal or nested store and archive paths (either way round,
+    after resolving the symbolic links that exist) are configuration errors."""
+    source, archive = str(config.source_path), str(config.archive_path)
+    check_distinct(
+        f"source.path = {source!r} ({_from(config, 'source.path')})",
+        source,
+        f"archive.path = {archive!r} ({_from(config, 'archive.path')})",
+        archive,
+    )
+
+
+def _from(config: Config, key: str) -> str:
+    """Where a key was set, for a message: `command line`, `default`, `from FILE`."""
+    origin = config.origins.get(key, DEFAULT_ORIGIN)
+    return origin[1:-1] if origin.startswith("(") else f"from {origin}"
+
+
+def check_distinct(what: str, path: str, other_what: str, other: str) -> None:
+    """Two directories that must be neither the same nor one inside the other."""
+    first, second = os.path.realpath(path), os.path.realpath(other)
+    if first == second:
+        raise ConfigError(f"{what} and {other_what} are the same directory ({first})")
+    if os.path.commonpath([first, second]) == first:
+        raise ConfigError(f"{other_what} is inside {what}")
+    if os.path.commonpath([first, second]) == second:
+        raise ConfigError(f"{what} is inside {other_what}")
 
 
 class ValidatedCache:
@@ -169,7 +279,11 @@ class ValidatedCache:
 
     def __init__(self, directory: str | None, files: list[Path]) -> None:
         self.path = Path(directory.split(":")[0]) / self.NAME if directory else None
-        self.key = [_identity(path) for path in files]
+        try:
+            self.key = [_identity(path) for path in files]
+        except OSError:  # a file that cannot be read: reading it reports why
+            self.path = None
+            self.key = []
 
     def load(self) -> tuple[dict[str, Any], dict[str, str]] | None:
         if self.path is None or not self.key:
@@ -178,8 +292,10 @@ class ValidatedCache:
             with open(self.path, encoding="utf-8") as f:
                 document = json.load(f)
             if document["key"] == self.key and document["version"] == __version__:
-                return document["values"], document["origins"]
-        except (OSError, ValueError, KeyError, TypeError):
+                values, origins = document["values"], document["origins"]
+                if isinstance(values, dict) and isinstance(origins, dict):
+                    return values, origins
+        except (OSError, ValueError, KeyError, TypeError, RecursionError):
             pass
         return None
 
@@ -187,7 +303,8 @@ class ValidatedCache:
         if self.path is None or not self.key:
             return
         document = {"version": __version__, "key": self.key, "values": values, "origins": origins}
-        temporary = self.path.with_name(f"{self.NAME}.{os.getpid()}")
+        # the program's own kind of temporary name: its prefix and 128 random bits
+        temporary = self.path.with_name(f".pstore-archiver-tmp-{os.urandom(16).hex()}")
         try:
             temporary.write_text(json.dumps(document), encoding="utf-8")
             os.replace(temporary, self.path)

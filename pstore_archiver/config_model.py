@@ -32,15 +32,21 @@ class Retention(BaseModel):
     model_config = _STRICT
     max_entries: int = Field(default=0, ge=0)
     max_use: Size = 256 << 20
-    keep_free: Size = 1 << 30
+    keep_free: Size = 0
     max_age: Duration = 0
+    keep_newest: int = Field(default=5, ge=0)
+
+
+# The newest end of a log attached to a journal message is held in memory while the log is
+# written: at most this much (journald keeps far larger fields, but no crash log needs it).
+MAX_ATTACH_BYTES = 16 << 20
 
 
 class Journal(BaseModel):
     model_config = _STRICT
     enabled: bool = True
     attach_text: bool = True
-    max_attach: Size = 64 << 10
+    max_attach: Size = Field(default=64 << 10, le=MAX_ATTACH_BYTES)
 
 
 class ConfigModel(BaseModel):

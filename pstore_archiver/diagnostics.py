@@ -9,6 +9,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 
+from pstore_archiver.terminal import escape
+
 LEVELS = {"debug": 10, "info": 20, "notice": 20, "warning": 30, "err": 40, "crit": 50}
 PREFIX = "pstore-archiver: "
 
@@ -21,9 +23,15 @@ class Diagnostics:
         self.threshold = LEVELS.get(environ.get("SYSTEMD_LOG_LEVEL", "info"), LEVELS["info"])
 
     def emit(self, level: int, message: str, *args: object) -> None:
+        """One line on stderr, its control characters escaped (a record's name or text
+        can hold any); a closed or broken stderr leaves nowhere to say anything."""
         if level >= self.threshold:
-            sys.stderr.write(PREFIX + (message % args if args else message) + "\n")
-            sys.stderr.flush()
+            text = escape(message % args if args else message)
+            try:
+                sys.stderr.write(PREFIX + text + "\n")
+                sys.stderr.flush()
+            except (BrokenPipeError, ValueError):
+                pass
 
     def debug(self, message: str, *args: object) -> None:
         self.emit(LEVELS["debug"], message, *args)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Hashable, Iterable, Sequence
-from datetime import datetime, timezone
 from typing import NamedTuple
 
 from pstore_archiver.records import (
@@ -18,11 +17,18 @@ from pstore_archiver.records import (
     decode_efi_id,
     decode_erst_id,
 )
+from pstore_archiver.times import format_stamp_ns
 
 # Parts of one EFI dump are written 1-3 s apart (fixtures README); dumps of two boots with
 # the same Reason#count are minutes apart.  A larger gap between parts means another dump.
 PART_GAP_NS = 30 * 10**9
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.]+")
+# Entry ids stay short whatever a name holds (a directory name is at most 255 bytes): the
+# kernel's backend names are at most 10 characters, its kinds and reasons 14.
+MAX_BACKEND_CHARS = 32
+MAX_WHAT_CHARS = 48
+# A gap of more missing parts than this is told in one line, not one line a part.
+GAP_LINES = 8
 
 
 class Entry(NamedTuple):
@@ -43,19 +49,21 @@ class Entry(NamedTuple):
     @property
     def what(self) -> str:
         if self.reason is None:
-            return _safe(self.kind)
+            return _safe(self.kind, MAX_WHAT_CHARS)
         count = self.oopscount or 0
-        return _safe(f"{self.reason.lower()}{count if count >= 0 else f'n{-count}'}")
+        return _safe(
+            f"{self.reason.lower()}{count if count >= 0 else f'n{-count}'}", MAX_WHAT_CHARS
+        )
 
     @property
     def base_id(self) -> str:
         """The directory name before any `-N` suffix (DESIGN §3)."""
-        stamp = datetime.fromtimestamp(self.crash_time_ns // 10**9, timezone.utc)
-        return f"{stamp:%Y%m%dT%H%M%SZ}-{_safe(self.backend or 'unknown')}-{self.what}"
+        backend = _safe(self.backend or "unknown", MAX_BACKEND_CHARS)
+        return f"{format_stamp_ns(self.crash_time_ns)}-{backend}-{self.what}"
 
 
-def _safe(word: str) -> str:
-    return _UNSAFE.sub("_", word) or "_"
+def _safe(word: str, max_chars: int) -> str:
+    return _UNSAFE.sub("_", word)[:max_chars] or "_"
 
 
 def group(records: Iterable[Record]) -> list[Entry]:
@@ -97,21 +105,29 @@ def _write_order(record: Record) -> tuple[int, int, int, str]:
 
 def _split_dumps(parts: Sequence[Record]) -> list[list[Record]]:
     """Cut the write-ordered parts of one key wherever a new dump starts: the part number
-    does not grow (the kernel writes Part1, Part2, ... in turn) or too much time passed."""
+    does not grow (the kernel writes Part1, Part2, ... in turn) or too much time passed.
+    Two files of one name never share an entry (copies gathered from several places)."""
     runs: list[list[Record]] = []
+    names: set[str] = set()  # the names in the last run
     for record in parts:
         assert record.header is not None
         if runs:
             last = runs[-1][-1]
             assert last.header is not None
-            same_dump = record.header.part > last.header.part and (
-                record.name.backend == ERST_BACKEND
-                or _write_time_ns(record) - _write_time_ns(last) <= PART_GAP_NS
+            same_dump = (
+                record.header.part > last.header.part
+                and (
+                    record.name.backend == ERST_BACKEND
+                    or _write_time_ns(record) - _write_time_ns(last) <= PART_GAP_NS
+                )
+                and record.name.name not in names
             )
             if same_dump:
                 runs[-1].append(record)
+                names.add(record.name.name)
                 continue
         runs.append([record])
+        names = {record.name.name}
     return runs
 
 
@@ -164,20 +180,61 @@ def missing_marker(part: int) -> bytes:
     return f"[pstore-archiver: Part {part} missing]\n".encode()
 
 
-def render_dmesg(entry: Entry) -> bytes:
+def missing_markers(newest: int, oldest: int) -> list[bytes]:
+    """The marker lines for the missing parts `newest` down to `oldest` (newest >=
+    oldest), in log order (highest part first): one line a part, or one line for a long
+    gap, so a header such as `Part9999` costs one line, not thousands."""
+    count = newest - oldest + 1
+    if count <= 0:
+        return []
+    if count <= GAP_LINES:
+        return [missing_marker(p) for p in range(newest, oldest - 1, -1)]
+    return [f"[pstore-archiver: Parts {oldest}-{newest} missing ({count} parts)]\n".encode()]
+
+
+def truncated_marker(record: Record) -> bytes:
+    return (
+        f"[pstore-archiver: {record.name.name}: decompressed text cut at "
+        f"{record.text_cap} bytes]\n".encode()
+    )
+
+
+class Piece(NamedTuple):
+    """One piece of a dump's reassembled log: a record's body, or a marker line."""
+
+    record: Record | None
+    marker: bytes = b""
+
+
+def dmesg_plan(entry: Entry) -> list[Piece]:
     """The log of a dump, oldest line first: bodies of PartN ... Part1 without their
-    headers (§5), one marker line for each part number that is missing."""
-    chunks: list[bytes] = []
+    headers (§5), marker lines where parts are missing, or a decoded text was cut.  A
+    body that does not end in a newline gets one (a part cut mid-line, §2.3), so the next
+    part starts on its own line; whoever writes the pieces adds it."""
+    pieces: list[Piece] = []
     expected = None
     for record in entry.records:
         part = _part(record)
         if expected is not None:
-            chunks.extend(missing_marker(p) for p in range(expected, part, -1))
-        body = record.body
+            pieces.extend(Piece(None, m) for m in missing_markers(expected, part + 1))
+        pieces.append(Piece(record))
+        if record.truncated:
+            pieces.append(Piece(None, truncated_marker(record)))
+        expected = part - 1
+    if expected is not None:
+        pieces.extend(Piece(None, m) for m in missing_markers(expected, 1))
+    return pieces
+
+
+def render_dmesg(entry: Entry) -> bytes:
+    """The reassembled log of a dump whose records are held in memory (`dmesg_plan`)."""
+    chunks: list[bytes] = []
+    for piece in dmesg_plan(entry):
+        if piece.record is None:
+            chunks.append(piece.marker)
+            continue
+        body = piece.record.body
         if body and not body.endswith(b"\n"):
             body += b"\n"  # a part cut mid-line (§2.3): keep the next part on its own line
         chunks.append(body)
-        expected = part - 1
-    if expected is not None:
-        chunks.extend(missing_marker(p) for p in range(expected, 0, -1))
     return b"".join(chunks)

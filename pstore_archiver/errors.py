@@ -26,6 +26,10 @@ class ArchiveUnwritable(ArchiverError):
     """The archive cannot be written: missing, read-only or full (exit 73)."""
 
 
+class ArchiveUnreadable(ArchiverError):
+    """The archive cannot be read by a query: not a directory, no permission (exit 1)."""
+
+
 class LockHeld(ArchiverError):
     """Another run holds the archive lock (exit 75)."""
 

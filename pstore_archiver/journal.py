@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any, Callable, TextIO
 
 from pstore_archiver.strenum import StrEnum
+from pstore_archiver.terminal import escape
 
 IDENTIFIER = "pstore-archiver"
 JOURNAL_SOCKET = "/run/systemd/journal/socket"
@@ -43,6 +44,7 @@ class Field(StrEnum):
     process = "PSTORE_PROCESS"
     kernel_release = "PSTORE_KERNEL_RELEASE"
     signature = "PSTORE_SIGNATURE"
+    imported_from = "PSTORE_IMPORTED_FROM"
     text = "PSTORE_TEXT"
     # run summary counters
     entries_created = "PSTORE_ENTRIES_CREATED"
@@ -93,7 +95,7 @@ class Sink:
                 return
             except OSError as e:
                 # A stale socket (journald stopped) refuses; the message still must go somewhere.
-                self._stream.write(
+                self._write(
                     f"{IDENTIFIER}: journal unavailable ({e.strerror}); message follows on stderr\n"
                 )
         self._write_stderr(message_id, priority, message, fields)
@@ -106,18 +108,32 @@ class Sink:
             return None
         from systemd import journal  # heavy import: only when journald is really there
 
-        return journal.sendv  # type: ignore[no-any-return]
+        def sendv(*lines: str) -> None:
+            # bytes: a file name that is not UTF-8 goes to journald as the bytes it is
+            journal.sendv(*(line.encode("utf-8", "surrogateescape") for line in lines))
+
+        return sendv
 
     def _write_stderr(
         self, message_id: MessageId, priority: int, message: str, fields: Fields
     ) -> None:
-        self._stream.write(f"<{priority}>{IDENTIFIER}: {message}\n")
-        self._stream.write(f"    MESSAGE_ID={message_id.value}\n")
-        for name, value in fields.items():
-            if name is Field.text:
-                continue  # the log itself is in the archive; keep stderr readable
-            self._stream.write(f"    {name.value}={value}\n")
-        self._stream.flush()
+        lines = [
+            f"<{priority}>{IDENTIFIER}: {escape(message)}",
+            f"    MESSAGE_ID={message_id.value}",
+        ]
+        lines.extend(
+            f"    {name.value}={escape(value)}"
+            for name, value in fields.items()
+            if name is not Field.text  # the log itself is in the archive; keep stderr readable
+        )
+        self._write("".join(line + "\n" for line in lines))
+
+    def _write(self, text: str) -> None:
+        try:
+            self._stream.write(text)
+            self._stream.flush()
+        except (BrokenPipeError, ValueError):  # stderr closed or a broken pipe: nowhere left
+            pass
 
 
 def dump_priority(reason: str | None) -> int:
@@ -125,15 +141,17 @@ def dump_priority(reason: str | None) -> int:
     return {"Panic": 2, "Oops": 3, "Emergency": 3}.get(reason or "", 5)
 
 
-def cut_to_newest(text: bytes, max_bytes: int) -> bytes:
-    """The newest end of a log, whole lines, saying that it was cut."""
-    if len(text) <= max_bytes:
+def cut_to_newest(text: bytes, max_bytes: int, total_bytes: int | None = None) -> bytes:
+    """The newest end of a log, whole lines, saying that it was cut.  `text` may itself be
+    the newest end of a log of `total_bytes`."""
+    total = len(text) if total_bytes is None else total_bytes
+    if total <= max_bytes and len(text) == total:
         return text
-    tail = text[len(text) - max_bytes :]
+    tail = text[max(0, len(text) - max_bytes) :]
     newline = tail.find(b"\n")
     if 0 <= newline < len(tail) - 1:
         tail = tail[newline + 1 :]
-    note = f"[pstore-archiver: cut to the newest {len(tail)} of {len(text)} bytes]\n"
+    note = f"[pstore-archiver: cut to the newest {len(tail)} of {total} bytes]\n"
     return note.encode() + tail
 
 
@@ -151,7 +169,7 @@ def entry_fields(
         Field.reason: manifest.get("reason"),
         Field.dump_count: manifest.get("count"),
         Field.parts: len(parts) if parts else None,
-        Field.missing_parts: " ".join(str(p) for p in manifest.get("missing_parts") or []) or None,
+        Field.missing_parts: _missing_text(manifest),
         Field.records: " ".join(names),
         Field.archive_path: entry_path,
         Field.crash_timestamp: crash_time_usec,
@@ -160,8 +178,18 @@ def entry_fields(
         Field.process: manifest.get("process"),
         Field.kernel_release: manifest.get("kernel_release"),
         Field.signature: manifest.get("signature"),
+        Field.imported_from: manifest.get("imported_from"),
     }
     return {name: str(value) for name, value in values.items() if value is not None}
+
+
+def _missing_text(manifest: Mapping[str, Any]) -> str | None:
+    """`3 5`: the missing part numbers; a long list ends `... (N missing)`."""
+    listed = [str(p) for p in manifest.get("missing_parts") or []]
+    count = manifest.get("missing_count")
+    if isinstance(count, int) and count > len(listed):
+        listed.append(f"... ({count} missing)")
+    return " ".join(listed) or None
 
 
 def send_entry_archived(
@@ -176,6 +204,9 @@ def send_entry_archived(
         fields[Field.text] = text.decode("utf-8", errors="replace")
     summary = manifest.get("summary")
     tail = f": {summary}" if summary else ""
+    imported = manifest.get("imported_from")
+    if imported:
+        tail = f" (imported from {imported}){tail}"
     if manifest.get("reason") is not None:
         what = f"Kernel {manifest['reason']}#{manifest['count']} from {manifest.get('backend')}"
         message = f"{what} archived as {manifest['id']}{tail}"

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timezone
+import re
 from typing import Any, NamedTuple
 
 from pstore_archiver.analysis import Analysis
 from pstore_archiver.dumps import Entry
+from pstore_archiver.times import format_time_ns as format_time_ns  # the manifest's times
+from pstore_archiver.times import parse_time as parse_time
 
 SCHEMA = 1
 MANIFEST_NAME = "entry.json"
 DMESG_NAME = "dmesg.txt"
+RESERVED_NAMES = frozenset({MANIFEST_NAME, DMESG_NAME})  # an entry's own files
+# `missing_parts` lists at most this many numbers (the lowest); `missing_count` says how
+# many are missing in all.  The parts that are there are in `records`, so the whole set is
+# always known: every number below the highest part that is not among them.
+MAX_LISTED_MISSING = 64
 
 
 class Origin(NamedTuple):
@@ -24,26 +31,16 @@ class Origin(NamedTuple):
     hostname: str | None
 
 
-def format_time_ns(time_ns: int) -> str:
-    """ISO 8601 UTC with microseconds: `2026-11-26T19:36:04.000000Z`."""
-    seconds, rest_ns = divmod(time_ns, 10**9)
-    stamp = datetime.fromtimestamp(seconds, timezone.utc).replace(microsecond=rest_ns // 1000)
-    return stamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_time(text: str) -> datetime:
-    """The inverse of format_time_ns (fromisoformat: strptime is 20 times slower)."""
-    if not text.endswith("Z"):
-        raise ValueError(f"not a UTC time: {text!r}")
-    return datetime.fromisoformat(text[:-1]).replace(tzinfo=timezone.utc)
-
-
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
 def build_manifest(
-    entry_id: str, entry: Entry, origin: Origin, analysis: Analysis | None
+    entry_id: str,
+    entry: Entry,
+    origin: Origin,
+    analysis: Analysis | None,
+    imported_from: str | None = None,
 ) -> dict[str, Any]:
     return {
         "schema": SCHEMA,
@@ -57,17 +54,20 @@ def build_manifest(
         "boot_id": origin.boot_id,
         "machine_id": origin.machine_id,
         "hostname": origin.hostname,
+        "imported_from": imported_from,
         "complete": not entry.missing_parts,
-        "missing_parts": list(entry.missing_parts),
+        "missing_parts": list(entry.missing_parts[:MAX_LISTED_MISSING]),
+        "missing_count": len(entry.missing_parts),
         "records": [
             {
                 "name": record.name.name,
                 "part": record.header.part if record.header else None,
-                "size": len(record.data),
-                "sha256": sha256_hex(record.data),
+                "size": record.size,
+                "sha256": record.sha256,
                 "mtime": format_time_ns(record.mtime_ns),
                 "compressed": record.name.compressed,
                 "decoded": record.decoded,
+                "truncated": record.truncated,
             }
             for record in entry.records
         ],
@@ -104,4 +104,103 @@ def _dump(value: Any) -> str:
         return _LITERALS[value]
     if type(value) is int:
         return str(value)
-    return json.dumps(value, ensure_ascii=False)
+    return dump_json(value)
+
+
+def dump_json(value: Any, **options: Any) -> str:
+    """json.dumps that keeps UTF-8 as it is, and writes a file name that is not UTF-8
+    (Python's surrogate escapes, one per byte) as `\\udcXX` escapes, which read back
+    as the same name."""
+    text = json.dumps(value, ensure_ascii=False, **options)
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        text = json.dumps(value, ensure_ascii=True, **options)
+    return text
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_OPTIONAL_TEXT = (
+    "backend",
+    "reason",
+    "archived_at",
+    "boot_id",
+    "machine_id",
+    "hostname",
+    "imported_from",
+    "summary",
+    "function",
+    "process",
+    "kernel_release",
+    "tainted",
+    "hardware",
+    "signature",
+)
+
+
+def check_manifest(manifest: Any, directory_name: str) -> str | None:
+    """Why a manifest read from `<directory_name>/entry.json` cannot be trusted, or None.
+    The queries and the run rely on what this checks: the id is the directory's name, the
+    crash time a time, and every record a plain file name inside the entry."""
+    if not isinstance(manifest, dict):
+        return f"{MANIFEST_NAME} is {_json_type(manifest)}, not an object"
+    if manifest.get("schema") != SCHEMA or isinstance(manifest.get("schema"), bool):
+        return f"{MANIFEST_NAME}: schema {manifest.get('schema')!r} is not {SCHEMA}"
+    entry_id = manifest.get("id")
+    if entry_id != directory_name:
+        return f"{MANIFEST_NAME}: id {entry_id!r} is not the directory's name"
+    if not isinstance(manifest.get("kind"), str):
+        return f"{MANIFEST_NAME}: kind {manifest.get('kind')!r} is not a word"
+    try:
+        parse_time(manifest.get("crash_time"))  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return f"{MANIFEST_NAME}: crash_time {manifest.get('crash_time')!r} is not a time"
+    for key in _OPTIONAL_TEXT:
+        if not isinstance(manifest.get(key), (str, type(None))):
+            return f"{MANIFEST_NAME}: {key} {manifest.get(key)!r} is not text"
+    for key in ("count", "pid", "missing_count"):
+        value = manifest.get(key)
+        if value is not None and (type(value) is not int):
+            return f"{MANIFEST_NAME}: {key} {value!r} is not a number"
+    missing = manifest.get("missing_parts", [])
+    if not isinstance(missing, list) or any(type(p) is not int for p in missing):
+        return f"{MANIFEST_NAME}: missing_parts is not a list of part numbers"
+    records = manifest.get("records")
+    if not isinstance(records, list):
+        return f"{MANIFEST_NAME}: records is {_json_type(records)}, not a list"
+    for record in records:
+        problem = _check_record(record)
+        if problem:
+            return f"{MANIFEST_NAME}: records: {problem}"
+    return None
+
+
+def _check_record(record: Any) -> str | None:
+    if not isinstance(record, dict):
+        return f"{_json_type(record)} is not a record"
+    name = record.get("name")
+    if (
+        not isinstance(name, str)
+        or name in ("", ".", "..")
+        or "/" in name
+        or "\0" in name
+        or name in RESERVED_NAMES
+    ):
+        return f"name {name!r} is not a record's file name"
+    size = record.get("size")
+    if type(size) is not int or size < 0:
+        return f"{name}: size {size!r} is not a size"
+    if not isinstance(record.get("sha256"), str) or not _SHA256.fullmatch(record["sha256"]):
+        return f"{name}: sha256 {record.get('sha256')!r} is not a SHA-256 digest"
+    part = record.get("part")
+    if part is not None and type(part) is not int:
+        return f"{name}: part {part!r} is not a number"
+    return None
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {dict: "an object", list: "a list", str: "a string", bool: "true or false"}.get(
+        type(value), "a number"
+    )

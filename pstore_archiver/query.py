@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from pstore_archiver.errors import NothingFound, UsageError
 from pstore_archiver.manifest import parse_time
+from pstore_archiver.terminal import escape, escape_line
 from pstore_archiver.units import format_size
 
 Manifest = dict[str, Any]
@@ -44,15 +45,26 @@ def select(manifests: Sequence[Manifest], filters: Filters) -> list[Manifest]:
     return chosen
 
 
-def resolve(manifests: Sequence[Manifest], wanted: str | None) -> Manifest:
-    """An entry by id, by unique id prefix, or the newest when `wanted` is None."""
+class DamagedEntry(Protocol):
+    entry_id: str
+    reason: str
+
+
+def resolve(
+    manifests: Sequence[Manifest], wanted: str | None, damaged: Sequence[DamagedEntry] = ()
+) -> Manifest:
+    """An entry by id, by unique id prefix, or the newest when `wanted` is None.  An id
+    that names a damaged entry says why it cannot be shown."""
+    exact = [m for m in manifests if m["id"] == wanted]
+    if exact:
+        return exact[0]
+    for entry in damaged:
+        if entry.entry_id == wanted:
+            raise NothingFound(f"{wanted}: damaged entry: {entry.reason}")
     if not manifests:
         raise NothingFound("the archive has no entries")
     if wanted is None:
         return manifests[-1]
-    exact = [m for m in manifests if m["id"] == wanted]
-    if exact:
-        return exact[0]
     matches = [m for m in manifests if str(m["id"]).startswith(wanted)]
     if not matches:
         raise NothingFound(f"no entry matches {wanted!r}", hint="see: pstore-archiver list")
@@ -80,16 +92,20 @@ def local_time(manifest: Manifest) -> str:
 
 
 def table_rows(manifests: Sequence[Manifest]) -> list[tuple[str, ...]]:
+    """The cells of `list`, control characters escaped (a process name is anyone's)."""
     return [
-        (
-            local_time(m),
-            str(m["id"]),
-            str(m.get("backend") or "-"),
-            str(m.get("kind") or "-"),
-            dump_cell(m),
-            parts_cell(m),
-            str(m.get("process") or "-"),
-            str(m.get("summary") or "-"),
+        tuple(
+            escape(cell)
+            for cell in (
+                local_time(m),
+                str(m["id"]),
+                str(m.get("backend") or "-"),
+                str(m.get("kind") or "-"),
+                dump_cell(m),
+                parts_cell(m),
+                str(m.get("process") or "-"),
+                str(m.get("summary") or "-"),
+            )
         )
         for m in manifests
     ]
@@ -140,18 +156,24 @@ def render_info(
         ("Storage", f"{entry_path} ({format_size(size_bytes)})"),
     ]
     width = max(len(name) for name, _ in fields)
-    lines = [f"{name.rjust(width)}: {value}" for name, value in fields if value is not None]
+    lines = [
+        f"{name.rjust(width)}: {escape(str(value))}" for name, value in fields if value is not None
+    ]
     lines.append(f"{'Records'.rjust(width)}:")
     for record in manifest.get("records") or []:
         part = f"Part{record['part']} " if record.get("part") is not None else ""
+        truncated = ", decoded text cut" if record.get("truncated") else ""
         lines.append(
-            f"{'':{width}}  {part}{record['name']} ({record['size']} bytes, "
-            f"sha256 {str(record['sha256'])[:16]}…)"
+            escape(
+                f"{'':{width}}  {part}{record['name']} ({record['size']} bytes, "
+                f"sha256 {str(record['sha256'])[:16]}…{truncated})"
+            )
         )
     if call_trace:
-        lines.extend(["", "Call trace:", *(f"  {frame}" for frame in call_trace)])
+        lines.extend(["", "Call trace:", *(f"  {escape(frame)}" for frame in call_trace)])
     if log_tail:
-        lines.extend(["", f"Last {len(log_tail)} lines of the log:", *log_tail])
+        lines.extend(["", f"Last {len(log_tail)} lines of the log:"])
+        lines.extend(escape_line(line) for line in log_tail)
     return "\n".join(lines)
 
 
@@ -159,7 +181,10 @@ def _parts_text(manifest: Manifest, missing: Sequence[int]) -> str | None:
     parts = [r for r in manifest.get("records") or [] if r.get("part") is not None]
     if not parts:
         return None
-    gaps = f", missing: {', '.join(map(str, missing))}" if missing else ", complete"
+    count = manifest.get("missing_count")
+    more = count - len(missing) if isinstance(count, int) and count > len(missing) else 0
+    listed = ", ".join(map(str, missing)) + (f" and {more} more" if more else "")
+    gaps = f", missing: {listed}" if missing else ", complete"
     return f"{len(parts)}{gaps}"
 
 

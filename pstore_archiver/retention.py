@@ -11,6 +11,7 @@ class Limits(NamedTuple):
     max_use_bytes: int = 0
     keep_free_bytes: int = 0
     max_age_seconds: int = 0
+    keep_newest: int = 0  # the floor: the newest N entries are never removed by any limit
 
 
 class Candidate(NamedTuple):
@@ -30,12 +31,14 @@ def select_removals(
     entries: Sequence[Candidate], limits: Limits, free_bytes: int, now_s: float
 ) -> list[Removal]:
     """The entries to remove so that every limit holds, oldest (by crash time) first.
-    Limits that protected entries alone break are left broken rather than touch them."""
+    The newest `limits.keep_newest` entries and the protected ones are never removed:
+    limits that they alone break are left broken rather than touch them."""
     ordered = sorted(entries, key=lambda e: (e.crash_time_s, e.entry_id))
     count = len(ordered)
     used = sum(e.size_bytes for e in ordered)
+    removable = ordered[: max(0, len(ordered) - limits.keep_newest)]
     removals: list[Removal] = []
-    for entry in ordered:
+    for entry in removable:
         if entry.protected:
             continue
         reason = _broken_limit(entry, limits, count, used, free_bytes, now_s)

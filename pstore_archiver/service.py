@@ -1,56 +1,95 @@
 """One run as a transaction: lock, scan, group, publish, unlink, report.
 
-The order is the promise (DESIGN §1): a record is unlinked from the store only after the
+The order is the promise (DESIGN §1): a record is unlinked from its source only after the
 entry holding it is durable in the archive, and journald hears of an entry only then.
+`run` and `import` are the same transaction over two kinds of source (`store.Store`, the
+pstore directory; `store.SystemdPstoreDir`, what systemd-pstore left).
+
+A record is removed from its source only on evidence read from the archive itself, and
+only if the file there is still the one that was read (`Source.remove`):
+
+* a record written by this run: the SHA-256 of the bytes that were written and fsynced,
+  which must be the record's as read;
+* a record the archive already holds (an interrupted run, an erase that failed): the
+  entry's manifest, read now, lists it, and the copy beside it hashes to it.  The index
+  only says where to look.
+
+One odd record never holds the others back: a record that cannot be read, or whose entry
+the archive's file system refuses (a name), stays where it is with a reason, and the
+others are archived all the same.  Only a failure of the archive itself (full, read-only)
+stops the run.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from pstore_archiver import journal
 from pstore_archiver.analysis import Analysis, analyze_log
-from pstore_archiver.archive import Archive, KnownRecord, NewFile, StoredEntry
-from pstore_archiver.config import Config
+from pstore_archiver.archive import Archive, EntryRefused, KnownRecord, Staging, StoredEntry
+from pstore_archiver.config import Config, source_is_default
 from pstore_archiver.diagnostics import log
-from pstore_archiver.dumps import Entry, group, render_dmesg
-from pstore_archiver.errors import ArchiveUnwritable, describe_os_error
+from pstore_archiver.dumps import Entry, dmesg_plan, group
+from pstore_archiver.errors import ArchiveUnwritable, ConfigError, describe_os_error
 from pstore_archiver.journal import Field, MessageId, Sink
 from pstore_archiver.manifest import (
     DMESG_NAME,
     MANIFEST_NAME,
+    MAX_LISTED_MISSING,
+    RESERVED_NAMES,
     Origin,
     build_manifest,
-    format_time_ns,
     parse_time,
     render_manifest,
-    sha256_hex,
 )
-from pstore_archiver.records import Record, parse_record
+from pstore_archiver.records import Record, decode_chunks
 from pstore_archiver.retention import Candidate, Limits, Removal, select_removals
-from pstore_archiver.store import BACKEND_PARAMETER, Store, filesystem_type, read_backend
+from pstore_archiver.store import (
+    BACKEND_PARAMETER,
+    Found,
+    RecordUnreadable,
+    Source,
+    Store,
+    SystemdPstoreDir,
+    filesystem_type,
+    read_backend,
+)
+from pstore_archiver.times import format_time_ns
+
+DEFAULT_IMPORT_PATH = Path("/var/lib/systemd/pstore")
+# How much of the newest end of a log the crash analysis reads: the crash that ended it is
+# at the end (kernel-pstore-format.md §2.3); a whole printk ring is 128 KiB-32 MiB.
+ANALYSIS_BYTES = 1 << 20
 
 
 class RunOptions(NamedTuple):
     dry_run: bool = False
-    unlink: bool = True
+    unlink: bool = True  # `import`: --remove
 
 
 class RunReport:
     """What a run did; `--json` prints it, the exit status is derived from it."""
 
-    def __init__(self, source: str, archive: str, dry_run: bool) -> None:
+    def __init__(
+        self, source: str, archive: str, dry_run: bool, imported_from: str | None = None
+    ) -> None:
         self.source = source
         self.archive = archive
         self.dry_run = dry_run
+        self.imported_from = imported_from
         self.entries: list[dict[str, Any]] = []
         self.archived: list[str] = []
         self.unlinked: list[str] = []
         self.already_archived: list[str] = []
-        self.left: list[dict[str, str]] = []
+        self.left: list[dict[str, Any]] = []
+        self.ignored: list[dict[str, str]] = []
         self.removed: list[str] = []
+        self.removals: list[dict[str, Any]] = []
+        self.damaged: list[dict[str, str]] = []
+        self.directories_removed: list[str] = []
         self.bytes_freed = 0
         self.error: str | None = None
 
@@ -59,15 +98,23 @@ class RunReport:
             "source": self.source,
             "archive": self.archive,
             "dry_run": self.dry_run,
+            "imported_from": self.imported_from,
             "entries": self.entries,
             "records_archived": self.archived,
             "records_unlinked": self.unlinked,
             "records_already_archived": self.already_archived,
             "records_left": self.left,
+            "records_ignored": self.ignored,
             "entries_removed": self.removed,
+            "removals": self.removals,
+            "entries_damaged": self.damaged,
+            "directories_removed": self.directories_removed,
             "bytes_freed": self.bytes_freed,
             "error": self.error,
         }
+
+    def leave(self, name: str, reason: str, entry: str | None = None) -> None:
+        self.left.append({"name": name, "reason": reason, "entry": entry})
 
 
 def read_origin(now_ns: int) -> Origin:
@@ -82,23 +129,37 @@ def read_origin(now_ns: int) -> Origin:
 def _read_id(path: str) -> str | None:
     try:
         with open(path, encoding="ascii", errors="replace") as f:
-            return f.read().strip().replace("-", "") or None
+            return f.read(256).strip().replace("-", "") or None
     except OSError:
         return None
 
 
-def analyze(entry: Entry, dmesg: bytes | None) -> Analysis | None:
-    """The crash analysis of a kernel log: a dump's reassembled text, or a console record."""
-    if entry.kind not in ("dmesg", "console"):
+def analyze(kind: str, text: bytes | None) -> Analysis | None:
+    """The crash analysis of a kernel log: a dump's reassembled text, or a console log."""
+    if kind not in ("dmesg", "console") or text is None:
         return None
-    text = dmesg if dmesg is not None else entry.records[0].text
-    return analyze_log(text.decode("utf-8", errors="replace"))
+    return analyze_log(text[-ANALYSIS_BYTES:].decode("utf-8", errors="replace"))
+
+
+def check_source(config: Config) -> None:
+    """An explicitly named store that is not a directory is a configuration error; the
+    default one missing means no pstore here (a notice, exit 0)."""
+    if source_is_default(config):
+        return
+    if not config.source_path.is_dir():
+        problem = "does not exist" if not config.source_path.exists() else "is not a directory"
+        origin = config.origins.get("source.path", "(configuration)")
+        raise ConfigError(
+            f"{origin}: source.path = {str(config.source_path)!r}: {problem} "
+            "(expected the pstore directory)"
+        )
 
 
 def run_once(config: Config, options: RunOptions, sink: Sink, origin: Origin) -> RunReport:
+    """`run`: archive what is in the pstore directory."""
+    check_source(config)
     store = Store(config.source_path)
-    archive = Archive(config.archive_path)
-    report = RunReport(str(store.path), str(archive.path), options.dry_run)
+    report = RunReport(str(store.path), str(config.archive_path), options.dry_run)
     if not store.path.is_dir():
         sink.send(
             MessageId.no_backend,
@@ -115,21 +176,57 @@ def run_once(config: Config, options: RunOptions, sink: Sink, origin: Origin) ->
             "(null)), so the next crash will not be recorded; see: pstore-archiver status",
             {},
         )
+    return _transact(store, config, options, sink, origin, report)
+
+
+def import_once(
+    config: Config, directory: Path | None, options: RunOptions, sink: Sink, origin: Origin
+) -> RunReport:
+    """`import`: archive what systemd-pstore left in `directory` (by default
+    /var/lib/systemd/pstore), keeping it unless `options.unlink` (--remove)."""
+    path = directory if directory is not None else DEFAULT_IMPORT_PATH
+    source = SystemdPstoreDir(path)
+    report = RunReport(str(path), str(config.archive_path), options.dry_run, os.path.abspath(path))
+    if not path.is_dir():
+        if directory is not None:
+            problem = "does not exist" if not path.exists() else "is not a directory"
+            raise ConfigError(
+                f"import {str(path)!r}: {problem} (expected what systemd-pstore left, "
+                f"e.g. {DEFAULT_IMPORT_PATH})"
+            )
+        log.info("%s: no such directory: systemd-pstore left nothing to import.", path)
+        return report
+    return _transact(source, config, options, sink, origin, report)
+
+
+def _transact(
+    source: Source,
+    config: Config,
+    options: RunOptions,
+    sink: Sink,
+    origin: Origin,
+    report: RunReport,
+) -> RunReport:
+    archive = Archive(config.archive_path)
     if options.dry_run:
-        _plan(store, archive, report)
+        _Transaction(source, archive, -1, options, sink, origin, report).plan()
         return report
     with archive.locked() as archive_fd:
         for name in archive.remove_staging(archive_fd):
             log.info("%s: removed %s left by an interrupted run", archive.path, name)
-        _Transaction(store, archive, archive_fd, options, sink, origin, report).archive_all()
+        _Transaction(source, archive, archive_fd, options, sink, origin, report).archive_all()
         created = {entry["id"] for entry in report.entries}
         removals = apply_retention(
             archive, archive_fd, limits_of(config), created, sink, origin.archived_at_ns / 1e9
         )
         report.removed = [r.entry_id for r in removals]
-        archive.write_last_run(
-            {"finished_at": format_time_ns(origin.archived_at_ns), **report.to_json()}
-        )
+        report.removals = [
+            {"id": r.entry_id, "bytes": r.size_bytes, "reason": r.reason} for r in removals
+        ]
+        if report.imported_from is None:
+            archive.write_last_run(
+                {"finished_at": format_time_ns(origin.archived_at_ns), **report.to_json()}
+            )
     _send_summary(sink, report)
     return report
 
@@ -140,6 +237,7 @@ def limits_of(config: Config) -> Limits:
         max_use_bytes=config.max_use_bytes,
         keep_free_bytes=config.keep_free_bytes,
         max_age_seconds=config.max_age_seconds,
+        keep_newest=config.keep_newest,
     )
 
 
@@ -154,7 +252,7 @@ def plan_retention(
     candidates = [
         Candidate(
             entry.entry_id,
-            parse_time(str(entry.manifest.get("crash_time"))).timestamp(),
+            parse_time(entry.manifest["crash_time"]).timestamp(),
             entry.size_bytes,
             entry.entry_id in protected,
         )
@@ -171,8 +269,13 @@ def apply_retention(
     sink: Sink,
     now_s: float,
 ) -> list[Removal]:
-    """Remove what the limits ask for, oldest first, never `protected` (this run's)."""
-    removals = plan_retention(archive, limits, protected, now_s)
+    """Remove what the limits ask for, oldest first, never `protected` (this run's)
+    nor the newest `limits.keep_newest`."""
+    try:
+        removals = plan_retention(archive, limits, protected, now_s)
+    except OSError as e:
+        log.warning("%s: retention skipped: %s", archive.path, describe_os_error(e))
+        return []
     done = []
     for removal in removals:
         try:
@@ -194,25 +297,6 @@ def apply_retention(
     return done
 
 
-def _scan(store: Store, report: RunReport) -> list[Record]:
-    scan = store.scan()
-    for bad in scan.unreadable:
-        report.left.append({"name": bad.name, "reason": bad.reason})
-    return [parse_record(f.name, f.data, f.mtime_ns) for f in scan.files]
-
-
-def _plan(store: Store, archive: Archive, report: RunReport) -> None:
-    records = _scan(store, report)
-    known = archive.known_records() if archive.path.is_dir() else {}
-    new = [r for r in records if (r.name.name, sha256_hex(r.data)) not in known]
-    new_names = {r.name.name for r in new}
-    report.already_archived = [r.name.name for r in records if r.name.name not in new_names]
-    taken = set(archive.entry_ids())
-    for entry in group(new):
-        entry_id = archive.unique_id(entry.base_id, taken)
-        report.entries.append(_entry_summary(entry_id, entry, archive.path / entry_id))
-
-
 def _entry_summary(entry_id: str, entry: Entry, path: Path) -> dict[str, Any]:
     return {
         "id": entry_id,
@@ -220,8 +304,9 @@ def _entry_summary(entry_id: str, entry: Entry, path: Path) -> dict[str, Any]:
         "backend": entry.backend,
         "reason": entry.reason,
         "count": entry.oopscount,
-        "records": [r.name.name for r in entry.records],
-        "missing_parts": list(entry.missing_parts),
+        "records": [r.origin for r in entry.records],
+        "missing_parts": list(entry.missing_parts[:MAX_LISTED_MISSING]),
+        "missing_count": len(entry.missing_parts),
         "path": str(path),
     }
 
@@ -235,20 +320,83 @@ BATCH_ENTRIES = 64
 PARALLEL_ENTRIES = 8
 
 
-class _Staged(NamedTuple):
+class _Published(NamedTuple):
     entry_id: str
     entry: Entry
     manifest: dict[str, Any]
-    dmesg: bytes | None
-    files: list[NewFile]
+    stored: StoredEntry
+    journal_text: bytes | None
+
+
+class _Refused(NamedTuple):
+    """An entry not written for a reason of its own (a record, a name)."""
+
+    entry_id: str
+    entry: Entry
+    reason: str
+
+
+class _Tail:
+    """The newest `limit` bytes of what passes through, and how much passed."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.chunks: list[bytes] = []
+        self.kept = 0
+        self.total = 0
+
+    def through(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
+        for chunk in chunks:
+            self.total += len(chunk)
+            self.chunks.append(chunk)
+            self.kept += len(chunk)
+            if self.kept > 2 * self.limit:
+                joined = b"".join(self.chunks)[-self.limit :]
+                self.chunks, self.kept = [joined], len(joined)
+            yield chunk
+
+    def data(self) -> bytes:
+        return b"".join(self.chunks)[-self.limit :] if self.limit else b""
+
+
+def _body_chunks(record: Record, staging: Staging) -> Iterator[bytes]:
+    """A record's text without its header, from memory or from its copy in `staging`,
+    decoded when it is an `.enc.z` that decodes."""
+    if record.data is not None:
+        yield record.body
+        return
+    chunks: Iterable[bytes] = staging.read_chunks(record.name.name)
+    if record.decoding is not None:
+        chunks = decode_chunks(chunks, record.decoding, record.text_cap)
+    skip = record.header.body_offset if record.header else 0
+    for chunk in chunks:
+        if skip:
+            cut = min(skip, len(chunk))
+            chunk, skip = chunk[cut:], skip - cut
+        if chunk:
+            yield chunk
+
+
+def dmesg_chunks(entry: Entry, staging: Staging) -> Iterator[bytes]:
+    """The reassembled log of a dump (`dumps.dmesg_plan`), in pieces."""
+    for piece in dmesg_plan(entry):
+        if piece.record is None:
+            yield piece.marker
+            continue
+        last = b""
+        for chunk in _body_chunks(piece.record, staging):
+            last = chunk[-1:]
+            yield chunk
+        if last and last != b"\n":
+            yield b"\n"  # a part cut mid-line (§2.3): keep the next part on its own line
 
 
 class _Transaction:
-    """One locked run over the store: every step in the order DESIGN §1 promises."""
+    """One locked run over a source: every step in the order DESIGN §1 promises."""
 
     def __init__(
         self,
-        store: Store,
+        source: Source,
         archive: Archive,
         archive_fd: int,
         options: RunOptions,
@@ -256,169 +404,339 @@ class _Transaction:
         origin: Origin,
         report: RunReport,
     ) -> None:
-        self.store = store
+        self.source = source
         self.archive = archive
         self.archive_fd = archive_fd
         self.options = options
         self.sink = sink
         self.origin = origin
         self.report = report
+        self.found: dict[str, Found] = {}  # by record origin
+        self.copies: dict[str, list[Found]] = {}  # more files with a record's name and bytes
         self.synced: set[str] = set()  # old entries made durable by this run
+        self.removed: list[Found] = []
 
-    def archive_all(self) -> None:
-        records = _scan(self.store, self.report)
-        for bad in self.report.left:
+    @property
+    def importing(self) -> bool:
+        return self.report.imported_from is not None
+
+    def imported_from(self, entry: Entry) -> str | None:
+        """Where an imported entry's records were: the directory that holds them all
+        (systemd-pstore's `<key>/`, or the import directory itself)."""
+        if self.report.imported_from is None:
+            return None
+        parents = {os.path.dirname(r.origin) for r in entry.records}
+        common = os.path.commonpath(sorted(parents)) if "" not in parents else ""
+        return (
+            os.path.join(self.report.imported_from, common) if common else self.report.imported_from
+        )
+
+    def select(self) -> list[Record]:
+        """Scan the source; report what stays; settle what the archive already holds;
+        return the records to archive."""
+        scan = self.source.scan()
+        for skipped in scan.left:
+            self.report.leave(skipped.name, skipped.reason)
             self.sink.send(
                 MessageId.records_kept,
                 3,
-                f"{self.store.path / bad['name']}: kept in the store: {bad['reason']}",
-                {Field.records: bad["name"]},
+                f"{os.path.join(self.source.path, skipped.name)}: kept in the store: "
+                f"{skipped.reason}",
+                {Field.records: skipped.name},
             )
-        known = self.archive.known_records()
+        self.report.ignored = [{"name": s.name, "reason": s.reason} for s in scan.ignored]
+        known = self.archive.known_records() if self.archive.path.is_dir() else {}
+        self.report.damaged = [
+            {"id": d.entry_id, "reason": d.reason} for d in self.archive.damaged()
+        ]
         new: list[Record] = []
-        for record in records:
-            previous = known.get((record.name.name, sha256_hex(record.data)))
-            if previous is None:
-                new.append(record)
-            else:
-                self.handle_known(record, previous)
-        taken = set(self.archive.entry_ids())
-        entries = group(new)
+        first: dict[tuple[str, str], Found] = {}
+        for found in scan.found:
+            record = found.record
+            self.found[record.origin] = found
+            if record.name.name in RESERVED_NAMES:
+                reason = (
+                    "its name is one of an entry's own files "
+                    f"({', '.join(sorted(RESERVED_NAMES))}): rename it to archive it"
+                )
+                self.report.leave(record.origin, reason)
+                continue
+            key = (record.name.name, record.sha256)
+            if key in first:  # the same name and bytes twice (import): one copy is enough
+                self.copies.setdefault(first[key].record.origin, []).append(found)
+                continue
+            first[key] = found
+            previous = known.get(key)
+            if previous is not None:
+                problem = self.archive.holds_copy(
+                    previous.entry_id, record.name.name, record.size, record.sha256
+                )
+                if problem is None:
+                    self.handle_known(found, previous)
+                    continue
+                log.warning(
+                    "%s: the index says %s holds it, but %s: archiving it again",
+                    found.path,
+                    previous.entry_id,
+                    problem,
+                )
+            new.append(record)
+        return new
+
+    def plan(self) -> None:
+        """--dry-run: what a run would archive, touching nothing."""
+        records = self.select()
+        taken = self.archive.names()
+        for entry in group(records):
+            entry_id = self.archive.unique_id(entry.base_id, taken)
+            self.report.entries.append(
+                _entry_summary(entry_id, entry, self.archive.path / entry_id)
+            )
+
+    def archive_all(self) -> None:
+        records = self.select()
+        taken = self.archive.names()
+        entries = group(records)
         for start in range(0, len(entries), BATCH_ENTRIES):
             if not self.publish_batch(
                 entries[start : start + BATCH_ENTRIES], entries[start:], taken
             ):
-                return
+                break
+        self.report.directories_removed = self.source.tidy(self.removed)
+        for directory in self.report.directories_removed:
+            log.info(
+                "%s: removed the directory, emptied by the import", self.source.path / directory
+            )
 
     def publish_batch(self, batch: list[Entry], rest: list[Entry], taken: set[str]) -> bool:
         """Write and rename each entry (files and entry fsynced), fsync the archive once
         for all of them, and only then unlink and announce.  False when the archive
         failed: what was not made durable stays in the store, with `rest` after it."""
-        prepared = [self.prepare(self.archive.unique_id(e.base_id, taken), e) for e in batch]
-        written, failure = self.write(prepared)
+        planned = [(self.archive.unique_id(e.base_id, taken), e) for e in batch]
+        results = self.write(planned)
+        later: list[tuple[str | None, Entry]] = [(None, e) for e in rest[len(batch) :]]
+        for result in results:
+            if isinstance(result, _Refused):
+                self.refuse(result)
         try:
             self.archive.sync(self.archive_fd)
         except ArchiveUnwritable as e:
-            self.keep(rest, str(e))  # renamed but maybe not durable: the next run syncs them
+            # renamed but maybe not durable: the records stay; the next run syncs them
+            kept = [(i, e) for (i, e), r in zip(planned, results) if not isinstance(r, _Refused)]
+            self.keep(kept, str(e), str(e))
+            self.keep(later, str(e), None)
             return False
-        for item in written:
-            self.finish(item)
-        if failure is not None:
-            done = {item.entry_id for item in written}
-            failed = [item.entry for item in prepared if item.entry_id not in done]
-            self.keep(failed + rest[len(batch) :], str(failure))
-            return False
-        return True
+        for result in results:
+            if isinstance(result, _Published):
+                self.finish(result)
+        failures = [
+            ((i, e), r) for (i, e), r in zip(planned, results) if isinstance(r, ArchiveUnwritable)
+        ]
+        if not failures:
+            return True
+        for item, failure in failures:
+            self.keep([item], str(failure), str(failure))
+        unattempted: list[tuple[str | None, Entry]] = [
+            (i, e) for (i, e), r in zip(planned, results) if r is None
+        ]
+        self.keep(unattempted + later, str(failures[0][1]), None)
+        return False
 
-    def write(self, prepared: list[_Staged]) -> tuple[list[_Staged], ArchiveUnwritable | None]:
-        """Publish the entries (without the archive's fsync); the ones written, and the
-        first failure.  One at a time, stopping at a failure; a large batch from several
-        threads, so the file system commits their fsyncs together."""
-        if len(prepared) < PARALLEL_ENTRIES:
-            written: list[_Staged] = []
-            for item in prepared:
-                failure = self.write_one(item)
-                if failure is not None:
-                    return written, failure
-                written.append(item)
-            return written, None
+    def write(
+        self, planned: list[tuple[str, Entry]]
+    ) -> list[_Published | _Refused | ArchiveUnwritable | None]:
+        """Publish the entries (without the archive's fsync): for each, what became of
+        it (None: not attempted, after the archive failed).  One at a time, stopping at
+        a failure of the archive; a large batch from several threads, so the file
+        system commits their fsyncs together."""
+        if len(planned) < PARALLEL_ENTRIES:
+            results: list[_Published | _Refused | ArchiveUnwritable | None] = []
+            for entry_id, entry in planned:
+                result = self.write_one(entry_id, entry)
+                results.append(result)
+                if isinstance(result, ArchiveUnwritable):
+                    results.extend(None for _ in planned[len(results) :])
+                    break
+            return results
         from concurrent.futures import ThreadPoolExecutor  # only for thousands of records
 
         with ThreadPoolExecutor(max_workers=PARALLEL_ENTRIES) as pool:
-            failures = list(pool.map(self.write_one, prepared))
-        written = [item for item, failure in zip(prepared, failures) if failure is None]
-        return written, next((f for f in failures if f is not None), None)
+            return list(pool.map(lambda item: self.write_one(*item), planned))
 
-    def write_one(self, item: _Staged) -> ArchiveUnwritable | None:
+    def write_one(self, entry_id: str, entry: Entry) -> _Published | _Refused | ArchiveUnwritable:
         try:
-            self.archive.publish(self.archive_fd, item.entry_id, item.files, sync_archive=False)
+            return self.write_entry(entry_id, entry)
         except ArchiveUnwritable as e:
             return e
-        return None
+        except (EntryRefused, RecordUnreadable) as e:
+            return _Refused(entry_id, entry, str(e))
 
-    def handle_known(self, record: Record, previous: KnownRecord) -> None:
-        """A record whose name and bytes are already archived: an interrupted run of this
-        boot, or a record the backend failed to erase (§3.6).  Never archived twice."""
-        self.report.already_archived.append(record.name.name)
-        if not self.options.unlink:
+    def write_entry(self, entry_id: str, entry: Entry) -> _Published:
+        """Everything the entry's directory holds (the records' copies, the log and the
+        manifest), staged, fsynced and renamed to `entry_id`."""
+        staging = self.archive.stage(self.archive_fd)
+        try:
+            size = 0
+            for record in entry.records:
+                size += self.copy_record(staging, record)
+            text: bytes | None = None
+            journal_text: bytes | None = None
+            if entry.is_dump:
+                tail = _Tail(max(ANALYSIS_BYTES, self.sink.max_attach_bytes))
+                written = staging.write_stream(
+                    DMESG_NAME, tail.through(dmesg_chunks(entry, staging))
+                )
+                size += written.size
+                text = tail.data()
+                if self.sink.attach_text:
+                    journal_text = journal.cut_to_newest(
+                        text, self.sink.max_attach_bytes, written.size
+                    )
+            elif entry.kind in ("dmesg", "console"):
+                record = entry.records[0]
+                text = record.data
+                if text is None:
+                    text = staging.read_tail(record.name.name, ANALYSIS_BYTES)
+            manifest = build_manifest(
+                entry_id, entry, self.origin, analyze(entry.kind, text), self.imported_from(entry)
+            )
+            written = staging.write(MANIFEST_NAME, render_manifest(manifest))
+            size += written.size
+            staging.publish(entry_id, sync_archive=False)
+        except Exception:
+            staging.discard()
+            raise
+        stored = StoredEntry(manifest, size, written.key)
+        return _Published(entry_id, entry, manifest, stored, journal_text)
+
+    def copy_record(self, staging: Staging, record: Record) -> int:
+        """Copy one record byte-exact (mtime = its time); the bytes written must be the
+        ones that were read, by size and SHA-256: the evidence for its unlink."""
+        name = record.name.name
+        if record.data is not None:
+            written = staging.write(name, record.data, record.mtime_ns)
+        else:
+            chunks = self.source.read_chunks(self.found[record.origin])
+            written = staging.write_stream(name, chunks, record.mtime_ns)
+        if (written.size, written.sha256) != (record.size, record.sha256):
+            raise RecordUnreadable(f"{record.origin}: changed while being archived")
+        return written.size
+
+    def handle_known(self, found: Found, previous: KnownRecord) -> None:
+        """A record whose name and bytes the archive holds (checked by `holds_copy`): an
+        interrupted run of this boot, a record the backend failed to erase (§3.6), or one
+        imported before.  Never archived twice."""
+        record = found.record
+        self.report.already_archived.append(record.origin)
+        if not self.options.unlink or self.options.dry_run:
             return
         if previous.entry_id not in self.synced:
             try:
                 self.archive.make_durable(self.archive_fd, previous.entry_id)
             except ArchiveUnwritable as e:
                 self.report.error = str(e)
-                self.report.left.append({"name": record.name.name, "reason": str(e)})
+                self.report.leave(record.origin, str(e), previous.entry_id)
                 return
             self.synced.add(previous.entry_id)
-        if previous.boot_id != self.origin.boot_id:
+        if previous.boot_id != self.origin.boot_id and not self.importing:
             self.sink.send(
                 MessageId.record_returned,
                 4,
-                f"{self.store.path / record.name.name} came back after being archived in "
+                f"{found.path} came back after being archived in "
                 f"{previous.entry_id} (the backend did not erase it); removing it again",
-                {Field.records: record.name.name, Field.entry: previous.entry_id},
+                {Field.records: record.origin, Field.entry: previous.entry_id},
             )
-        self.unlink(record)
+        self.unlink(found, previous.entry_id)
 
-    def prepare(self, entry_id: str, entry: Entry) -> _Staged:
-        """Everything the entry's directory will hold: the records, log and manifest."""
-        dmesg = render_dmesg(entry) if entry.is_dump else None
-        manifest = build_manifest(entry_id, entry, self.origin, analyze(entry, dmesg))
-        files = [NewFile(r.name.name, r.data, r.mtime_ns) for r in entry.records]
-        if dmesg is not None:
-            files.append(NewFile(DMESG_NAME, dmesg))
-        files.append(NewFile(MANIFEST_NAME, render_manifest(manifest)))
-        return _Staged(entry_id, entry, manifest, dmesg, files)
-
-    def finish(self, staged: _Staged) -> None:
+    def finish(self, published: _Published) -> None:
         """For a durable entry: unlink its records, then tell the journal."""
-        entry_id, entry, manifest, dmesg, files = staged
-        self.archive.remember(StoredEntry(manifest, sum(len(f.data) for f in files)))
+        entry_id, entry, manifest, stored, journal_text = published
+        self.archive.remember(stored)
         entry_path = self.archive.path / entry_id
         self.report.entries.append(_entry_summary(entry_id, entry, entry_path))
-        self.report.archived.extend(r.name.name for r in entry.records)
-        if self.options.unlink:
-            for record in entry.records:
-                self.unlink(record)
-        text = None
-        if dmesg is not None and self.sink.attach_text:
-            text = journal.cut_to_newest(dmesg, self.sink.max_attach_bytes)
+        for record in entry.records:
+            self.report.archived.append(record.origin)
+            copies = self.copies.get(record.origin, [])
+            self.report.already_archived.extend(c.record.origin for c in copies)
+            if self.options.unlink:
+                for found in [self.found[record.origin], *copies]:
+                    self.unlink(found, entry_id)
         crash_time_usec = entry.crash_time_ns // 1000
-        journal.send_entry_archived(self.sink, manifest, str(entry_path), crash_time_usec, text)
+        journal.send_entry_archived(
+            self.sink, manifest, str(entry_path), crash_time_usec, journal_text
+        )
 
-    def unlink(self, record: Record) -> None:
-        error = self.store.unlink(record.name.name)
-        if error is None:
-            self.report.unlinked.append(record.name.name)
-            self.report.bytes_freed += len(record.data)
+    def unlink(self, found: Found, entry_id: str) -> None:
+        problem = self.source.remove(found)
+        name = found.record.origin
+        if problem is None:
+            self.removed.append(found)
+            self.report.unlinked.append(name)
+            self.report.bytes_freed += found.record.size
             return
-        reason = f"archived, but unlink failed: {describe_os_error(error)}"
-        self.report.left.append({"name": record.name.name, "reason": reason})
+        self.report.leave(name, problem, entry_id)
         self.sink.send(
             MessageId.record_returned,
             4,
-            f"{self.store.path / record.name.name}: {reason}; it stays in the store "
-            "and will not be archived again",
-            {Field.records: record.name.name},
+            f"{found.path}: {problem}; it stays in the store and will not be archived again",
+            {Field.records: name, Field.entry: entry_id},
         )
 
-    def keep(self, entries: list[Entry], error: str) -> None:
-        """The archive failed: these entries' records stay in the store, and we say so."""
-        names = [r.name.name for entry in entries for r in entry.records]
-        self.report.error = error
-        self.report.left.extend({"name": name, "reason": error} for name in names)
+    def origins(self, entry: Entry) -> list[str]:
+        """Where an entry's records are, and the other copies of them a source held."""
+        return [
+            found.record.origin
+            for record in entry.records
+            for found in [self.found[record.origin], *self.copies.get(record.origin, [])]
+        ]
+
+    def refuse(self, refused: _Refused) -> None:
+        """An entry that could not be written for a reason of its own: its records stay."""
+        names = self.origins(refused.entry)
+        for name in names:
+            self.report.leave(name, refused.reason, refused.entry_id)
         self.sink.send(
             MessageId.records_kept,
             3,
-            f"{error}; {len(names)} records kept in {self.store.path}",
+            f"{refused.reason}; {len(names)} records kept in {self.source.path} "
+            f"(entry {refused.entry_id} not written)",
+            {
+                Field.records: " ".join(names),
+                Field.entry: refused.entry_id,
+                Field.error: refused.reason,
+            },
+        )
+
+    def keep(
+        self, entries: Sequence[tuple[str | None, Entry]], error: str, blamed: str | None
+    ) -> None:
+        """The archive failed: these entries' records stay in the store, and we say so.
+        `blamed` is the failure of their own entry; else they were not attempted."""
+        if not entries:
+            return
+        self.report.error = error
+        names = []
+        for entry_id, entry in entries:
+            reason = blamed or f"not archived: the archive failed first ({error})"
+            for origin in self.origins(entry):
+                names.append(origin)
+                self.report.leave(origin, reason, entry_id)
+        self.sink.send(
+            MessageId.records_kept,
+            3,
+            f"{error}; {len(names)} records kept in {self.source.path}",
             {Field.records: " ".join(names), Field.error: error},
         )
 
 
 def _send_summary(sink: Sink, report: RunReport) -> None:
+    if report.imported_from is None:
+        what, where = "run", "left in the store"
+    else:
+        what, where = f"import from {report.imported_from}", "not imported"
     message = (
-        f"pstore run: {len(report.entries)} entries created, {len(report.archived)} records "
-        f"archived, {report.bytes_freed} bytes freed, {len(report.left)} records left in the store"
+        f"pstore {what}: {len(report.entries)} entries created, {len(report.archived)} records "
+        f"archived, {report.bytes_freed} bytes freed, {len(report.left)} records {where}"
     )
     fields = {
         Field.entries_created: str(len(report.entries)),
@@ -427,4 +745,6 @@ def _send_summary(sink: Sink, report: RunReport) -> None:
         Field.records_left: str(len(report.left)),
         Field.bytes_freed: str(report.bytes_freed),
     }
+    if report.imported_from is not None:
+        fields[Field.imported_from] = report.imported_from
     sink.send(MessageId.run_summary, 4 if report.left else 6, message, fields)

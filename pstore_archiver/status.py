@@ -9,6 +9,7 @@ from typing import Any
 from pstore_archiver.archive import Archive
 from pstore_archiver.config import Config
 from pstore_archiver.store import BACKEND_PARAMETER, filesystem_type, read_backend
+from pstore_archiver.terminal import escape
 from pstore_archiver.units import format_size
 
 NO_BACKEND_ADVICE = (
@@ -39,7 +40,8 @@ def pending_records(store: Path) -> list[dict[str, Any]]:
 def read_status(config: Config, archive: Archive) -> dict[str, Any]:
     backend = read_backend()
     waiting = pending_records(config.source_path)
-    entries = archive.entries() if archive.path.is_dir() else []
+    entries = archive.entries() if os.path.lexists(archive.path) else []
+    damaged = [{"id": d.entry_id, "reason": d.reason} for d in archive.damaged()]
     try:
         info = os.statvfs(archive.path)
         free: int | None = info.f_bavail * info.f_frsize
@@ -63,6 +65,7 @@ def read_status(config: Config, archive: Archive) -> dict[str, Any]:
             "bytes": sum(e.size_bytes for e in entries),
             "free_bytes": free,
             "newest": entries[-1].entry_id if entries else None,
+            "damaged": damaged,
         },
         "retention": config.as_dict()["retention"],
         "last_run": archive.read_last_run() if archive.path.is_dir() else None,
@@ -70,11 +73,13 @@ def read_status(config: Config, archive: Archive) -> dict[str, Any]:
 
 
 def render_status(status: dict[str, Any]) -> str:
+    """The status for a terminal: every line escaped (names and reasons can hold anything),
+    then the advice, which is ours, on a line of its own."""
     store, archive = status["store"], status["archive"]
     if status["backend"]:
         backend = f"{status['backend']} (registered)"
     else:
-        backend = f"none ({status['backend_parameter']} says (null))\n  {status['advice']}"
+        backend = f"none ({status['backend_parameter']} says (null))"
     if not store["exists"]:
         mounted = "missing"
     elif store["filesystem"] == "pstore":
@@ -96,10 +101,21 @@ def render_status(status: dict[str, Any]) -> str:
         f"Archive: {archive['path']}" + ("" if archive["exists"] else " (not created yet)"),
         f"         {archive['entries']} entries, {format_size(archive['bytes'])}, "
         + (f"{format_size(free)} free on its file system" if free is not None else "free unknown"),
+    ]
+    damaged = archive["damaged"]
+    if damaged:
+        lines.append(f"Damaged: {len(damaged)} entries, skipped (not listed, never removed):")
+        lines.extend(f"           {d['id']}: {d['reason']}" for d in damaged[:10])
+        if len(damaged) > 10:
+            lines.append(f"           ... and {len(damaged) - 10} more")
+    lines += [
         "Limits:  " + _limits_text(status["retention"]),
         "Last run: " + _last_run_text(status["last_run"]),
     ]
-    return "\n".join(lines)
+    text = [escape(line) for line in lines]
+    if not status["backend"]:
+        text.insert(1, f"  {status['advice']}")
+    return "\n".join(text)
 
 
 def _limits_text(retention: dict[str, int]) -> str:
@@ -112,17 +128,23 @@ def _limits_text(retention: dict[str, int]) -> str:
         if retention["max_age"] % 86400 == 0
         else f"{retention['max_age']}s",
     }
-    return ", ".join(f"{k}={v if retention[k] else 'none'}" for k, v in shown.items())
+    limits = ", ".join(f"{k}={v if retention[k] else 'none'}" for k, v in shown.items())
+    return f"{limits}; the newest {retention['keep_newest']} entries are always kept"
 
 
 def _last_run_text(last: dict[str, Any] | None) -> str:
     if last is None:
         return "none recorded"
-    left = last.get("records_left") or []
-    outcome = f"{len(left)} records left in the store" if left else "everything archived"
+
+    def count(key: str) -> int:
+        value = last.get(key)
+        return len(value) if isinstance(value, list) else 0
+
+    left = count("records_left")
+    outcome = f"{left} records left in the store" if left else "everything archived"
     if last.get("error"):
         outcome = f"failed: {last['error']}"
     return (
-        f"{last.get('finished_at')}: {len(last.get('entries') or [])} entries created, "
-        f"{len(last.get('records_archived') or [])} records archived, {outcome}"
+        f"{last.get('finished_at')}: {count('entries')} entries created, "
+        f"{count('records_archived')} records archived, {outcome}"
     )

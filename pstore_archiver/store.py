@@ -1,99 +1,294 @@
-"""The source side: read the records of a pstore directory safely, and unlink them."""
+"""The source side: find records, read them safely, remove only the very files read.
+
+Two kinds of source hand records to the same run: the pstore directory (`Store`, normally
+/sys/fs/pstore: a flat directory of records) and what systemd-pstore left in
+/var/lib/systemd/pstore (`SystemdPstoreDir`, for `import`).  A record is read without
+following links, to EOF (`st_size` lies for ftrace, kernel-pstore-format.md §1.6), in
+bounded pieces: its hash, size and first bytes always, its whole bytes only when small.
+It is removed only if the file there is still the one that was read (device, inode, size,
+mtime and ctime), checked right before the unlink.
+"""
 
 from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
 from pstore_archiver.errors import StoreError, describe_os_error
+from pstore_archiver.records import Record, RecordReader
 
-READ_CHUNK = 1 << 16
-_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+READ_CHUNK = 1 << 20
+_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 BACKEND_PARAMETER = "/sys/module/pstore/parameters/backend"
 MOUNTINFO = "/proc/self/mountinfo"
+# A record of at most this size is held in memory from the scan to its copy; larger ones
+# are streamed from the store again (and checked to be the same file).  All the records
+# held at once stay within the budget, so memory stays bounded whatever the store holds.
+HOLD_RECORD_BYTES = 1 << 20
+HOLD_BUDGET_BYTES = 64 << 20
+
+# What systemd-pstore leaves besides records (systemd-pstore.md §3, §4): its join of a
+# dump's parts, and the temporary files of copy_file_atomic (`.#<name><16 hex digits>`).
+SYSTEMD_DMESG_NAME = "dmesg.txt"
+_SYSTEMD_TEMPORARY = re.compile(r"\.#.+[0-9a-f]{16}", re.DOTALL)
+# systemd-pstore nests at most two levels (v253+: `<timestamp>/<count>/`); a little more is
+# read, deeper directories are reported.
+MAX_IMPORT_DEPTH = 4
 
 
-class StoredFile(NamedTuple):
-    name: str
-    data: bytes
+class Identity(NamedTuple):
+    """Which file a record was read from: what must still hold before it is removed."""
+
+    device: int
+    inode: int
+    size: int
     mtime_ns: int
+    ctime_ns: int
+
+    @classmethod
+    def of(cls, info: os.stat_result) -> Identity:
+        return cls(info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
 
 
-class Unreadable(NamedTuple):
-    """A name in the store that is not archived, and why."""
+class Found(NamedTuple):
+    """A record found in a source: what it says, where it is, which file it was."""
+
+    record: Record  # record.origin: the path relative to the source
+    path: str
+    identity: Identity
+
+
+class Skipped(NamedTuple):
+    """A name in a source that is not archived, and why."""
 
     name: str
     reason: str
 
 
 class Scan(NamedTuple):
-    files: list[StoredFile]
-    unreadable: list[Unreadable]
+    found: list[Found]
+    left: list[Skipped]  # not archived, kept where it is (a run exits 1)
+    ignored: list[Skipped]  # not a record at all (systemd-pstore's own files)
 
 
-class Store:
-    """The pstore directory (normally /sys/fs/pstore)."""
+class RecordUnreadable(Exception):
+    """A record cannot be read again for its copy, or is not the file that was read."""
+
+
+def describe_type(mode: int) -> str:
+    kinds = (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    )
+    return next((text for test, text in kinds if test(mode)), "not a regular file")
+
+
+class _Budget:
+    def __init__(self, total_bytes: int) -> None:
+        self.left_bytes = total_bytes
+
+    def hold_bytes(self) -> int:
+        return min(HOLD_RECORD_BYTES, self.left_bytes)
+
+
+class Source:
+    """Where records come from; `Store` and `SystemdPstoreDir` say how they are laid out."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def scan(self) -> Scan:
-        """Read every regular file to EOF (`st_size` lies for ftrace, §1.6), never
-        following links.  Anything else is reported, never silently skipped."""
+    def scan(self, hold_budget_bytes: int = HOLD_BUDGET_BYTES) -> Scan:
         try:
-            dir_fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            dir_fd = os.open(self.path, _DIR_FLAGS)
         except OSError as e:
-            raise StoreError(f"{self.path}: cannot open the store: {describe_os_error(e)}") from e
-        files: list[StoredFile] = []
-        unreadable: list[Unreadable] = []
+            raise StoreError(f"{self.path}: cannot open: {describe_os_error(e)}") from e
+        scan = Scan([], [], [])
         try:
-            for name in sorted(os.listdir(dir_fd)):
-                try:
-                    files.append(_read_file(dir_fd, name))
-                except _NotARecord as e:
-                    unreadable.append(Unreadable(name, str(e)))
-                except OSError as e:
-                    unreadable.append(Unreadable(name, f"cannot read: {describe_os_error(e)}"))
+            self._scan_dir(dir_fd, "", scan, _Budget(hold_budget_bytes), 0)
         finally:
             os.close(dir_fd)
-        return Scan(files, unreadable)
+        return scan
 
-    def unlink(self, name: str) -> OSError | None:
-        """Remove one record; the error when the kernel refuses (EPERM on nvram, §3.6).
-        A record already gone (ENOENT, a race on 6.x) counts as removed."""
+    def _scan_dir(self, dir_fd: int, prefix: str, scan: Scan, budget: _Budget, depth: int) -> None:
         try:
-            os.unlink(self.path / name)
+            names = sorted(os.listdir(dir_fd))
+        except OSError as e:
+            scan.left.append(Skipped(prefix or ".", f"cannot list: {describe_os_error(e)}"))
+            return
+        for name in names:
+            origin = prefix + name
+            try:
+                info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            except OSError as e:
+                scan.left.append(Skipped(origin, f"cannot read: {describe_os_error(e)}"))
+                continue
+            if stat.S_ISDIR(info.st_mode) and self._descend(name, origin, scan, depth):
+                self._scan_subdir(dir_fd, name, origin, scan, budget, depth + 1)
+                continue
+            if stat.S_ISDIR(info.st_mode):
+                continue
+            ignored = self._ignore(name)
+            if ignored:
+                scan.ignored.append(Skipped(origin, ignored))
+                continue
+            try:
+                scan.found.append(self._read(dir_fd, name, origin, info, budget))
+            except RecordUnreadable as e:
+                scan.left.append(Skipped(origin, str(e)))
+
+    def _scan_subdir(
+        self, dir_fd: int, name: str, origin: str, scan: Scan, budget: _Budget, depth: int
+    ) -> None:
+        try:
+            sub_fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+        except OSError as e:
+            scan.left.append(Skipped(origin, f"cannot open: {describe_os_error(e)}"))
+            return
+        try:
+            self._scan_dir(sub_fd, origin + "/", scan, budget, depth)
+        finally:
+            os.close(sub_fd)
+
+    def _descend(self, name: str, origin: str, scan: Scan, depth: int) -> bool:
+        """Whether to read a subdirectory; if not, it is reported here."""
+        scan.left.append(Skipped(origin, "a directory, not a record"))
+        return False
+
+    def _ignore(self, name: str) -> str | None:
+        """Why a file is no record at all, or None."""
+        return None
+
+    def _read(
+        self, dir_fd: int, name: str, origin: str, info: os.stat_result, budget: _Budget
+    ) -> Found:
+        if stat.S_ISLNK(info.st_mode):
+            raise RecordUnreadable("a symbolic link, not a record: not followed")
+        if not stat.S_ISREG(info.st_mode):
+            raise RecordUnreadable(f"not a regular file ({describe_type(info.st_mode)})")
+        try:
+            fd = os.open(name, _OPEN_FLAGS, dir_fd=dir_fd)
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise RecordUnreadable("a symbolic link, not a record: not followed") from e
+            raise RecordUnreadable(f"cannot read: {describe_os_error(e)}") from e
+        try:
+            opened = os.fstat(fd)
+            if (opened.st_dev, opened.st_ino) != (info.st_dev, info.st_ino):
+                raise RecordUnreadable("replaced while being read: read again next time")
+            if not stat.S_ISREG(opened.st_mode):
+                raise RecordUnreadable(f"not a regular file ({describe_type(opened.st_mode)})")
+            reader = RecordReader(name, budget.hold_bytes(), opened.st_size)
+            for chunk in _chunks(fd):
+                reader.feed(chunk)
+            after = os.fstat(fd)
+        except OSError as e:
+            raise RecordUnreadable(f"cannot read: {describe_os_error(e)}") from e
+        finally:
+            os.close(fd)
+        identity = Identity.of(opened)
+        if Identity.of(after) != identity:
+            raise RecordUnreadable("changed while being read: read again next time")
+        record = reader.finish(opened.st_mtime_ns, origin)
+        if record.data is not None:
+            budget.left_bytes -= record.size
+        return Found(record, os.path.join(self.path, origin), identity)
+
+    def read_chunks(self, found: Found) -> Iterator[bytes]:
+        """The bytes of a record again, for its copy, from the very file that was read;
+        RecordUnreadable when they cannot be read or the file is another one now."""
+        try:
+            fd = os.open(found.path, _OPEN_FLAGS)
+        except OSError as e:
+            raise RecordUnreadable(f"cannot read: {describe_os_error(e)}") from e
+        try:
+            try:
+                if Identity.of(os.fstat(fd)) != found.identity:
+                    raise RecordUnreadable("changed since it was read: read again next time")
+                yield from _chunks(fd)
+            except OSError as e:
+                raise RecordUnreadable(f"cannot read: {describe_os_error(e)}") from e
+        finally:
+            os.close(fd)
+
+    def remove(self, found: Found) -> str | None:
+        """Unlink a record that is archived, if the file there is still the one that was
+        read; None when it is gone, else why it stays.  A record already gone (ENOENT,
+        a race on 6.x, §3.6) counts as removed; EPERM is nvram, which cannot erase."""
+        try:
+            now = os.stat(found.path, follow_symlinks=False)
         except FileNotFoundError:
             return None
         except OSError as e:
-            return e
+            return f"archived, but cannot be checked before the unlink: {describe_os_error(e)}"
+        if Identity.of(now) != found.identity:
+            return "archived, but the file there changed since it was read: not removed"
+        try:
+            os.unlink(found.path)
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            return f"archived, but unlink failed: {describe_os_error(e)}"
         return None
 
+    def tidy(self, removed: list[Found]) -> list[str]:
+        """After records were removed: what else the source lets go of (nothing here)."""
+        return []
 
-class _NotARecord(Exception):
-    pass
+
+class Store(Source):
+    """The pstore directory (normally /sys/fs/pstore): every file in it is a record."""
 
 
-def _read_file(dir_fd: int, name: str) -> StoredFile:
-    try:
-        fd = os.open(name, _OPEN_FLAGS, dir_fd=dir_fd)
-    except OSError as e:
-        if e.errno == errno.ELOOP:
-            raise _NotARecord("a symbolic link, not a record: not followed") from e
-        raise
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise _NotARecord("not a regular file")
-        chunks = []
-        while chunk := os.read(fd, READ_CHUNK):
-            chunks.append(chunk)
-        return StoredFile(name, b"".join(chunks), info.st_mtime_ns)
-    finally:
-        os.close(fd)
+class SystemdPstoreDir(Source):
+    """What systemd-pstore left (normally /var/lib/systemd/pstore; systemd-pstore.md §3-5):
+    records in the root and in `<key>/` (v252) or `<timestamp>/<count>/` (v253+)
+    directories, beside its own `dmesg.txt` joins and `.#<name><hex>` temporary files,
+    which are no records and are never touched."""
+
+    def _descend(self, name: str, origin: str, scan: Scan, depth: int) -> bool:
+        if depth + 1 > MAX_IMPORT_DEPTH:
+            scan.left.append(Skipped(origin, "a directory deeper than systemd-pstore writes"))
+            return False
+        return True
+
+    def _ignore(self, name: str) -> str | None:
+        if name == SYSTEMD_DMESG_NAME:
+            return "systemd-pstore's own join of a dump's parts, not a record"
+        if _SYSTEMD_TEMPORARY.fullmatch(name):
+            return "a temporary file of systemd-pstore, not a record"
+        return None
+
+    def tidy(self, removed: list[Found]) -> list[str]:
+        """Remove the directories that removing these records left empty, deepest first
+        (never the source itself, never one that holds anything else); their names."""
+        candidates: set[str] = set()
+        for found in removed:
+            parent = os.path.dirname(found.record.origin)
+            while parent:
+                candidates.add(parent)
+                parent = os.path.dirname(parent)
+        gone = []
+        for relative in sorted(candidates, key=lambda p: (-p.count("/"), p)):
+            try:
+                os.rmdir(os.path.join(self.path, relative))
+            except OSError:
+                continue  # not empty (dmesg.txt, another record), or not ours to judge
+            gone.append(relative)
+        return gone
+
+
+def _chunks(fd: int) -> Iterator[bytes]:
+    while chunk := os.read(fd, READ_CHUNK):
+        yield chunk
 
 
 def read_backend(parameter: str = BACKEND_PARAMETER) -> str | None:

@@ -42,7 +42,7 @@ from typing import Any, TextIO
 
 MANIFEST = "entry.json"
 DMESG = "dmesg.txt"
-STAGING_PREFIX = ".staging-"
+STAGING_PREFIX = ".pstore-archiver-staging-"
 LOCK = ".lock"
 ENV_KILL_AT = "PSTORE_FAULTS_KILL_AT"
 ENV_LOG = "PSTORE_FAULTS_LOG"
@@ -485,13 +485,15 @@ def staging_dirs(archive: Path) -> set[str]:
 
 def check_safe(originals: Mapping[str, bytes], store: Path, archive: Path) -> list[Problem]:
     """The promise at any instant: every record is still in the store, or its bytes are in
-    a complete published entry; no partial entry is visible; nothing is archived twice."""
+    a complete published entry; no partial entry is visible; nothing is archived twice.
+    `originals` are keyed by their path in the store (a name, or `dir/name` for what
+    systemd-pstore left)."""
     entries, problems = read_archive(archive)
     archived = {(name, digest) for records in entries.values() for name, digest in records.items()}
-    for name, data in sorted(originals.items()):
-        in_store = (store / name).is_file() and (store / name).read_bytes() == data
-        if not in_store and (name, sha256(data)) not in archived:
-            problems.append(Problem("lost", f"{name}: gone from the store, in no complete entry"))
+    for path, data in sorted(originals.items()):
+        in_store = (store / path).is_file() and (store / path).read_bytes() == data
+        if not in_store and (Path(path).name, sha256(data)) not in archived:
+            problems.append(Problem("lost", f"{path}: gone from the store, in no complete entry"))
     return problems
 
 
@@ -507,7 +509,7 @@ def check_done(
     temporary is left (the dot names are those an uninterrupted run leaves)."""
     problems = check_safe(originals, store, archive)
     entries, _ = read_archive(archive)
-    left = sorted(p.name for p in store.iterdir()) if store.is_dir() else []
+    left = sorted(path for path in originals if os.path.lexists(store / path))
     if left:
         problems.append(Problem("left-in-store", f"left in the store: {left}"))
     problems.extend(
@@ -519,7 +521,7 @@ def check_done(
         if extra:
             problems.append(Problem("leftover-temp", f"left in the archive: {sorted(extra)}"))
     archived = Counter((n, d) for records in entries.values() for n, d in records.items())
-    wanted = Counter((name, sha256(data)) for name, data in originals.items())
+    wanted = Counter((Path(path).name, sha256(data)) for path, data in originals.items())
     if archived != wanted:
         problems.append(
             Problem(
@@ -575,7 +577,7 @@ class Watch:
         self.problems.append(Problem(tag, f"run {self.run}: {text}"))
 
     def before_unlink(self, path: Path) -> None:
-        if path.parent != self.store:
+        if self.store not in path.parents or path.is_dir():
             return
         digest = sha256(path.read_bytes())
         homes = entries_holding(self.archive, path.name, digest, self._inspected)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from pstore_archiver import config as config_module
 from pstore_archiver.cli import main
 from pstore_archiver.config import DEFAULTS, load_config
 from pstore_archiver.errors import ConfigError
@@ -95,10 +96,12 @@ def test_format_size() -> None:
     ]
 
 
-def test_no_file_means_defaults(tmp_path: Path) -> None:
-    config = load_config(None, None, {"PSTORE_ARCHIVER_CONFIG": str(tmp_path / "missing.toml")})
+def test_no_file_means_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(config_module, "DEFAULT_PATH", tmp_path / "missing.toml")
+    config = load_config(None, None, {})
     assert config.as_dict() == DEFAULTS
     assert set(config.origins.values()) == {"(default)"}
+    assert (config.keep_free_bytes, config.keep_newest) == (0, 5)
 
 
 def test_shipped_config_is_valid_and_says_the_defaults(tmp_path: Path) -> None:

@@ -64,7 +64,7 @@ def test_real_efi_15_part_capture_is_one_chronological_dump() -> None:
     [entry] = group(parse(fixture_records("efi-panic")))
     assert [r.header.part for r in entry.records if r.header] == list(range(15, 0, -1))
     text = render_dmesg(entry)
-    bodies = {r.header.part: r.data.split(b"\n", 1)[1] for r in entry.records if r.header}
+    bodies = {r.header.part: r.text.split(b"\n", 1)[1] for r in entry.records if r.header}
     offsets = [text.find(bodies[part]) for part in range(15, 0, -1)]
     assert offsets[0] == 0 and offsets == sorted(offsets) and -1 not in offsets
     assert text.startswith(b"<6>[    0.000000] ACPI: INT_SRC_OVR")

@@ -66,17 +66,34 @@ from stores import (
 
 import pstore_archiver
 from pstore_archiver import archive as archive_module
+from pstore_archiver import store as store_module
 from pstore_archiver.cli import main
-from pstore_archiver.store import Store
 
 TESTS = Path(__file__).resolve().parent
 PACKAGE_PARENT = Path(pstore_archiver.__file__).resolve().parents[1]
-STALE = ".staging-20000101T000000Z-efi-panic1"
+STALE = f".pstore-archiver-staging-{'0' * 32}"  # as an earlier killed run left it
+# Names in the archive that look like temporaries but are not the program's own: a run must
+# leave them exactly as they are (issue 9, finding 2).
+FOREIGN = {".staging-x": None, ".removing-y": None, ".report.tmp": b"keep\n"}
 # Every kind of call a run makes on these stores; all of them get faults injected.
-KINDS = {"mkdir", "create", "write", "utime", "fsync", "rename", "unlink", "rmtree", "read"}
+KINDS = {
+    "mkdir",
+    "create",
+    "write",
+    "utime",
+    "fsync",
+    "rename",
+    "unlink",
+    "rmtree",
+    "read",
+    "rmdir",
+}
 CHILD_TIMEOUT = 60.0
 PIDS = itertools.count(4_000_000)  # os.getpid() of the in-process runs: each one new
 NO_RETENTION = '[retention]\nmax_use = "0"\nkeep_free = "0"\n'
+
+
+LARGE_CONSOLE = FakeRecord("console-ramoops-0", b"console line\n" * 100_000, 1700000100)
 
 
 @dataclass(frozen=True)
@@ -86,10 +103,25 @@ class Scenario:
     stale_staging: bool = False  # the archive holds the staging of an earlier killed run
     old_entries: tuple[FakeRecord, ...] = ()  # archived by an earlier run
     config: str = NO_RETENTION
+    # `import --remove` of what systemd-pstore left: each record in its folder (v252's
+    # `<key>/`, "" for the root), beside systemd-pstore's dmesg.txt and a temporary
+    folders: tuple[str, ...] = ()
 
     @property
     def originals(self) -> dict[str, bytes]:
-        return {r.name: r.data for r in self.records}
+        """The records by their path in the store."""
+        folders = self.folders or ("",) * len(self.records)
+        return {os.path.join(f, r.name): r.data for f, r in zip(folders, self.records)}
+
+    @property
+    def systemds(self) -> dict[str, bytes]:
+        """systemd-pstore's own files beside the records: never touched by an import."""
+        if not self.folders:
+            return {}
+        own = {".#dmesg-efi-1795721909010010123456789abcdef": b"half a copy"}
+        for folder in set(self.folders) - {"ramoops"}:  # v253+ joins no ramoops dumps
+            own[os.path.join(folder, "dmesg.txt")] = f"{folder}: systemd's join\n".encode()
+        return own
 
     def build(self, root: Path) -> tuple[Path, Path]:
         """The store and the archive of one run; `config_of(store)` configures it."""
@@ -105,9 +137,44 @@ class Scenario:
         if self.stale_staging:
             (archive / STALE).mkdir(parents=True)
             (archive / STALE / "dmesg-efi-179572190901001").write_bytes(b"half a cop")
-        store = write_store(root / "pstore", self.records)
+            for name, data in FOREIGN.items():
+                if data is None:
+                    (archive / name).mkdir()
+                    (archive / name / "file").write_bytes(b"not the archiver's\n")
+                else:
+                    (archive / name).write_bytes(data)
+        store = root / "pstore"
+        for path, record in zip(self.originals, self.records):
+            write_store((store / path).parent, [record])
+        store.mkdir(exist_ok=True)
+        for path, data in self.systemds.items():
+            (store / path).write_bytes(data)
         config_of(store).write_text(self.config)
+        if self.folders:
+            (store.parent / f"{store.name}.import").touch()
         return store, archive
+
+
+def foreign_problems(scenario: Scenario, archive: Path) -> list[Problem]:
+    """The names that are not the program's own are there, unchanged: in the archive, and
+    systemd-pstore's own files in what an import reads."""
+    problems = [
+        Problem("foreign", f"{path}: systemd-pstore's, but changed or gone")
+        for path, data in scenario.systemds.items()
+        if not (archive.parent / "pstore" / path).is_file()
+        or (archive.parent / "pstore" / path).read_bytes() != data
+    ]
+    if not scenario.stale_staging:
+        return problems
+    for name, data in FOREIGN.items():
+        path = archive / name
+        if data is None:
+            intact = (path / "file").is_file() and (path / "file").read_bytes().startswith(b"not")
+        else:
+            intact = path.is_file() and path.read_bytes() == data
+        if not intact:
+            problems.append(Problem("foreign", f"{name}: not the program's, but changed or gone"))
+    return problems
 
 
 def config_of(store: Path) -> Path:
@@ -124,15 +191,31 @@ SCENARIOS = [
         "ramoops-retention",
         tuple(ramoops_console_pmsg_store()),
         old_entries=tuple(seed_erst_store()),
-        config=NO_RETENTION + "max_entries = 3\n",
+        config=NO_RETENTION + "max_entries = 3\nkeep_newest = 0\n",
+    ),
+    # a record above what is held in memory: read twice, streamed into the archive
+    Scenario("large-console", (*seed_erst_store()[:2], LARGE_CONSOLE)),
+    # `import --remove` of a v252 tree: records in <key>/ and in the root
+    Scenario(
+        "import-v252",
+        (*fixture_records("erst-panic"), LARGE_CONSOLE, *ramoops_console_pmsg_store()[:1]),
+        folders=("7712566004282", "7712566004282", "", "ramoops"),
     ),
 ]
 BY_NAME = {s.name: s for s in SCENARIOS}
 
 
+def cli_argv(store: Path, archive: Path) -> list[str]:
+    """`run` over the store, or `import STORE --remove` where the scenario says so (a
+    marker file beside the store, so every runner, in-process or child, agrees)."""
+    argv = ["--config", str(config_of(store)), "--archive", str(archive)]
+    if (store.parent / f"{store.name}.import").exists():
+        return [*argv, "import", str(store), "--remove"]
+    return [*argv, "--source", str(store), "run"]
+
+
 def run_cli(store: Path, archive: Path) -> int:
-    argv = ["--source", str(store), "--archive", str(archive), "run"]
-    return main(["--config", str(config_of(store)), *argv])
+    return main(cli_argv(store, archive))
 
 
 @pytest.fixture
@@ -219,6 +302,7 @@ def clean_run(scenario: Scenario, injector: Injector, root: Path) -> Reference:
     problems += [
         Problem("unseen", f"{p}: written around the harness") for p in unseen_paths(archive, model)
     ]
+    problems += foreign_problems(scenario, archive)
     assert not problems, "\n".join(map(str, problems))
     entries = {entry_id: set(records) for entry_id, records in read_archive(archive)[0].items()}
     assert sorted(announced(run.told)) == sorted(set(entries) - set(old_ids(scenario)))
@@ -242,18 +326,25 @@ def side(op: Op, root: Path) -> str:
     if not target:
         return "archive"  # the fsync of the archive's parent after creating the archive
     if target[0] == "pstore":
-        return "store"
-    if (
-        len(target) == 2
-        and target[1].startswith(".")
-        and not target[1].startswith((".lock", ".staging-", ".removing-"))
-    ):
+        return "store-tidy" if op.kind == "rmdir" else "store"
+    if target[0].endswith(".toml"):
+        return "config"  # the configuration file, read with os.read
+    if op.kind == "read" and not target[-2].startswith(".pstore-archiver-staging-"):
+        return "archive-read"  # a manifest that cannot be read: that entry is reported damaged
+    entry_side = (".lock", ".pstore-archiver-staging-", ".pstore-archiver-removing-")
+    if len(target) == 2 and target[1].startswith(".") and not target[1].startswith(entry_side):
         return "bookkeeping"
     return "archive"
 
 
 def check_failed_run(
-    run: Run, mode: str, at: int, reference: Reference, store: Path, archive: Path
+    run: Run,
+    mode: str,
+    at: int,
+    reference: Reference,
+    store: Path,
+    archive: Path,
+    originals: Sequence[str],
 ) -> list[Problem]:
     """DESIGN §5 for a run whose call `at` failed: once (EIO) or from then on (ENOSPC)."""
     errname = "(EIO)" if mode == "eio" else "(ENOSPC)"
@@ -262,12 +353,18 @@ def check_failed_run(
     last_unlink = max(
         (i for i, o in enumerate(reference.ops) if side(o, reference.root) == "store"), default=-1
     )
-    if at - 1 > last_unlink:
+    if "config" in sides:
+        wanted = {78}  # an unreadable configuration: nothing is touched
+    elif at - 1 > last_unlink:
         # Retention and bookkeeping after everything is archived: a failure there is a
         # warning (the entry stays, or the cache is rebuilt), and the run succeeded.
         wanted = {0}
     elif "store" in sides:
         wanted = {1}
+    elif sides <= {"archive-read", "store-tidy"}:
+        # a manifest that cannot be read: that entry is reported damaged, the run goes on;
+        # a directory an import emptied that cannot be removed: it stays, that is all
+        wanted = {0}
     elif "archive" in sides:
         wanted = {73}
     else:
@@ -275,7 +372,7 @@ def check_failed_run(
     problems = []
     if run.code not in wanted:
         problems.append(Problem("exit", f"exit {run.code}, expected {sorted(wanted)}"))
-    left = [p.name for p in store.iterdir()]
+    left = [path for path in originals if (store / path).exists()]
     if (run.code == 0) == bool(left):
         problems.append(Problem("exit", f"exit {run.code} with {left} left in the store"))
     if run.code == 73 and not any(
@@ -304,7 +401,9 @@ def interrupted_then_rerun(
     elif mode == "kill" and first.code is not None:
         problems.append(Problem("harness", f"the kill did not happen (exit {first.code})"))
     elif mode in ("eio", "enospc"):
-        problems += check_failed_run(first, mode, at, reference, store, archive)
+        problems += check_failed_run(
+            first, mode, at, reference, store, archive, list(scenario.originals)
+        )
         if op is not None and op.kind != "rmtree":
             problems.extend(
                 Problem("leftover", f"{s}: staging left behind by the failed run")
@@ -330,6 +429,7 @@ def interrupted_then_rerun(
     )
     problems.extend(watch.problems)
     problems.extend(truthful(watch.announced, published, set(read_archive(archive)[0])))
+    problems.extend(foreign_problems(scenario, archive))
     shutil.rmtree(root)
     where = f"{scenario.name} {mode} at {op or at}"
     if op is not None and op.kind == "read":  # a part left unread: its dump split in two?
@@ -475,19 +575,7 @@ def child_run(
     env[ENV_KILL_AT] = str(kill_at)
     if log is not None:
         env[ENV_LOG] = str(log)
-    argv = [
-        sys.executable,
-        "-c",
-        CHILD,
-        str(TESTS),
-        "--config",
-        str(config_of(store)),
-        "--source",
-        str(store),
-        "--archive",
-        str(archive),
-        "run",
-    ]
+    argv = [sys.executable, "-c", CHILD, str(TESTS), *cli_argv(store, archive)]
     return run_command(argv, timeout=CHILD_TIMEOUT, check=False, env=env)
 
 
@@ -512,6 +600,8 @@ def sigkill_points(ops: Sequence[Op], stride: int) -> list[int]:
         ("seed-erst", 3),
         ("efi-15-parts", 6),
         ("ramoops-retention", 4),
+        ("large-console", 3),
+        ("import-v252", 3),
     ],
 )
 def test_sigkill_at_each_call_loses_nothing(name: str, stride: int, scratch: Path) -> None:
@@ -563,6 +653,7 @@ def test_sigkill_at_each_call_loses_nothing(name: str, stride: int, scratch: Pat
         )
         found.extend(watch.problems)
         found.extend(truthful(watch.announced, published, set(read_archive(archive)[0])))
+        found.extend(foreign_problems(scenario, archive))
         problems.extend(Problem(p.tag, f"SIGKILL at {ops[at - 1]}: {p.text}") for p in found)
         shutil.rmtree(scratch / str(at))
     problems = [p for p in problems if p.tag not in ACCEPTED]
@@ -577,16 +668,17 @@ def test_the_harness_catches_unlink_before_publish(
 ) -> None:
     """Make the package unsafe (unlink an entry's records before publishing it): both the
     check after each kill and the watch on each unlink must see the loss."""
-    publish = archive_module.Archive.publish
+    publish = archive_module.Staging.publish
     stores: list[Path] = []
 
-    def unsafe(self: Any, dir_fd: int, entry_id: str, files: Any, **options: Any) -> None:
-        for new in files:
-            if (stores[-1] / new.name).exists():
-                Store(stores[-1]).unlink(new.name)
-        publish(self, dir_fd, entry_id, files, **options)
+    def unsafe(self: Any, entry_id: str, sync_archive: bool = True) -> None:
+        for name in os.listdir(self.fd):
+            if (stores[-1] / name).exists():
+                proxied_os = vars(store_module)["os"]  # the injector's: counted and watched
+                proxied_os.unlink(stores[-1] / name)
+        publish(self, entry_id, sync_archive)
 
-    monkeypatch.setattr(archive_module.Archive, "publish", unsafe)
+    monkeypatch.setattr(archive_module.Staging, "publish", unsafe)
     scenario = BY_NAME["seed-erst"]
     stores.append(scratch / "clean" / "pstore")
     store, archive = scenario.build(scratch / "clean")

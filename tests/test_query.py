@@ -291,7 +291,7 @@ def test_vacuum_dry_run_then_for_real(archive: Path, capsys: pytest.CaptureFixtu
 def test_retention_after_a_run_never_removes_what_the_run_created(tmp_path: Path) -> None:
     store, archive = tmp_path / "pstore", tmp_path / "archive"
     config = tmp_path / "c.toml"
-    config.write_text("[retention]\nmax_entries = 1\nkeep_free = 0\n")
+    config.write_text("[retention]\nmax_entries = 1\nkeep_newest = 0\n")
     base = ["--config", str(config), "--source", str(store), "--archive", str(archive), "run"]
     copy_fixture("erst-oops-panic", store)
     assert main(base) == 0

@@ -85,8 +85,10 @@ def test_manifest_has_every_schema_key(dirs: tuple[Path, Path]) -> None:
         "boot_id",
         "machine_id",
         "hostname",
+        "imported_from",
         "complete",
         "missing_parts",
+        "missing_count",
         "records",
         "summary",
         "function",
@@ -100,7 +102,16 @@ def test_manifest_has_every_schema_key(dirs: tuple[Path, Path]) -> None:
     records = manifest(archive, entry)["records"]
     assert isinstance(records, list)
     [record] = records
-    assert set(record) == {"name", "part", "size", "sha256", "mtime", "compressed", "decoded"}
+    assert set(record) == {
+        "name",
+        "part",
+        "size",
+        "sha256",
+        "mtime",
+        "compressed",
+        "decoded",
+        "truncated",
+    }
     assert record["mtime"] == "2026-11-26T19:42:31.477213Z"  # ramoops keeps microseconds
 
 
@@ -161,11 +172,13 @@ def test_interrupted_run_of_the_same_boot_finishes_quietly(dirs: tuple[Path, Pat
     copy_fixture("erst-panic", store)
     run_in_boot(store, archive, "boot1")
     copy_fixture("erst-panic", store)  # killed after publish, before unlink
-    (archive / ".staging-20261126T193507Z-erst-panic1-2").mkdir()  # killed while staging
+    staging = archive / f".pstore-archiver-staging-{'0' * 32}"
+    staging.mkdir()  # killed while staging
+    (staging / "dmesg-erst-7712566004282294273").write_bytes(b"half a co")
     left, told = run_in_boot(store, archive, "boot1")
     assert left == 0 and list(store.iterdir()) == []
     assert entries(archive) == ["20261126T193507Z-erst-panic1"]
-    assert not (archive / ".staging-20261126T193507Z-erst-panic1-2").exists()
+    assert not staging.exists()
     assert "came back" not in told
 
 
