@@ -9,9 +9,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-FIXTURES = REPO.parent / "shared" / "fixtures" / "real"
-SAMPLES = REPO / "samples"
+# Real captures (Linux 6.1 in QEMU), byte-exact, with their README and MTIMES.
+REAL = Path(__file__).resolve().parent / "data" / "real"
 
 
 @dataclass(frozen=True)
@@ -27,11 +26,10 @@ class FakeRecord:
 
 
 def fixture_dir(name: str) -> Path:
-    """A real capture; the shared fixtures when present, else the bundled samples."""
-    for base in (FIXTURES, SAMPLES):
-        if (base / name).is_dir():
-            return base / name
-    raise FileNotFoundError(f"fixture {name!r} in neither {FIXTURES} nor {SAMPLES}")
+    """A real capture in tests/data/real."""
+    if not (REAL / name).is_dir():
+        raise FileNotFoundError(f"no real capture {name!r} in {REAL}")
+    return REAL / name
 
 
 def fixture_records(name: str) -> list[FakeRecord]:

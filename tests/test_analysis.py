@@ -1,6 +1,6 @@
 """analysis: real crash logs from QEMU guests, hand-written logs per format, and properties.
 
-The real logs are the fixtures in `shared/fixtures/real/`, reassembled here on their own
+The real logs are the captures in `tests/data/real/`, reassembled here on their own
 (bodies of PartN ... Part1 without the header line). The hand-written ones in
 `tests/data/oops/` follow the formats of the kernels named in their file names.
 """
@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from pstore_archiver import analysis
 from pstore_archiver.analysis import Analysis, analyze_log, strip_prefix
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "real"
+REAL = Path(__file__).resolve().parent / "data" / "real"
 OOPS = Path(__file__).resolve().parent / "data" / "oops"
 HEADER = re.compile(r"([A-Za-z]+#[0-9]+) Part([0-9]+)")
 SIGNATURE = re.compile(r"kernel-(?:[A-Za-z_.][\w.]*)-[0-9a-f]{8}")

@@ -2,7 +2,7 @@
 
 This machine's kernel has pstore but (here, and in CI) no backend registered, so the
 mounted store is empty: what this checks is how we recognise a real pstore mount and
-report a missing backend, not archiving (the captures in ../shared/fixtures do that).
+report a missing backend, not archiving (the captures in tests/data/real do that).
 """
 
 from __future__ import annotations

@@ -7,12 +7,13 @@ deliberately broken copy, to show that the check can fail.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,9 +55,13 @@ CATALOG_FIELDS: dict[MessageId, frozenset[Field]] = {
 }
 
 
-def run(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+def run(
+    argv: Sequence[str], env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run a command without raising; the caller reads returncode and output."""
-    return subprocess.run(list(argv), capture_output=True, text=True, check=False, timeout=120)
+    return subprocess.run(
+        list(argv), capture_output=True, text=True, check=False, timeout=120, env=env
+    )
 
 
 def describe(result: subprocess.CompletedProcess[str]) -> str:
@@ -238,12 +243,16 @@ def verify(systemd_analyze: str, units: list[Path]) -> Verdict:
 
     Without --recursive-errors, verify exits 0 even when it warns, so a misspelt key would
     pass.  With =no it fails on warnings about the named units and not on those about the
-    units they pull in (the system's local-fs.target, modprobe@.service, ...).  --man=no: the
-    man page named in Documentation= is not installed in a source tree.  Any output line that
-    names one of our units also counts, in case a warning ever stops setting the exit code;
-    other lines are about system units we do not own and only show in the failure text.
+    units they pull in (the system's local-fs.target, modprobe@.service, ...).  The man page
+    named in Documentation= is looked up with man(1) in the repository's man/ (MANPATH), as
+    it will be once installed.  Any output line that names one of our units also counts, in
+    case a warning ever stops setting the exit code; other lines are about system units we
+    do not own and only show in the failure text.
     """
-    result = run([systemd_analyze, "verify", "--man=no", "--recursive-errors=no", *map(str, units)])
+    result = run(
+        [systemd_analyze, "verify", "--recursive-errors=no", *map(str, units)],
+        env={**os.environ, "MANPATH": str(ROOT / "man")},
+    )
     names = {u.name for u in units} | {str(u.parent) for u in units}
     ours = [
         line
@@ -279,6 +288,8 @@ def test_systemd_analyze_verify_accepts_the_units(systemd_analyze: str, tmp_path
         ("pstore-archiver.service", "TimeoutStartSec=2min", "TimeoutStartSec=2mins"),
         ("pstore-archiver.timer", "OnBootSec=10min", "OnBootSec=tenmin"),
         ("pstore-archiver.timer", "OnCalendar=daily", "OnCalendar=dayly"),
+        # a man page that does not exist
+        ("pstore-archiver.service", "man:pstore-archiver(8)", "man:pstore-archiver(7)"),
     ],
 )
 def test_systemd_analyze_verify_rejects_a_broken_unit(
