@@ -169,8 +169,8 @@ def check_archived_at_boot(
 
 def check_erased(boot: Boot, previous: dict[str, str]) -> None:
     """The records archived in the previous boot are not in this boot's store: the unlink
-    reached the backend."""
-    left = set(survey(boot)) & set(previous)
+    reached the backend.  (By name and content: ramoops reuses dmesg-ramoops-0.)"""
+    left = set(survey(boot).items()) & set(previous.items())
     assert not left, f"still in the backend after archiving: {sorted(left)}"
 
 
@@ -194,42 +194,59 @@ def check_not_on_critical_chain(boot: Boot) -> None:
 # --- the backends -----------------------------------------------------------------------------
 
 
-def run_backend(
-    lab: Lab, backend: str, directory: Path, then: tuple[str, ...] = ()
+def crash_and_archive(
+    lab: Lab, backend: str, directory: Path, first: str, then: tuple[str, ...]
 ) -> tuple[Machine, Boot]:
-    """boot 1 panics; boot 2 archives it, lists and shows it, then an Oops and a panic; boot 3
-    archives those (and finds the panic's records erased), then runs the steps THEN; returns
-    the machine and boot 3."""
+    """Boot 1 crashes with FIRST (panic or oops-panic); boot 2 must archive it at boot, then
+    runs THEN; returns the machine and boot 2."""
     hooks = ["ramoops"] if backend == "ramoops" else []
     machine = Machine(lab.kernel, lab.debian, backend, directory)
-    first = machine.boot(["panic"], hooks=hooks, expect_crash=True)
-    check_crash_boot(first, backend)
-    machine.snapshot("panic")  # for the comparison with systemd-pstore
-
-    second = machine.boot(["report", "query", "oops-panic"], expect_crash=True)
-    entries = check_archived_at_boot(second, backend, [("Panic", 1, PANIC, 5)], lab.kernel.abi)
-    check_query(second, entries)
+    crash = machine.boot([first], hooks=hooks, expect_crash=True)
+    check_crash_boot(crash, backend)
+    if backend == "efi":
+        machine.snapshot(first)  # the store as the crash left it, for systemd-pstore
+    second = machine.boot(["report", *then], expect_crash=any(s in CRASHES for s in then))
+    check_archived_at_boot(second, backend, EXPECTED[first], lab.kernel.abi)
     check_not_on_critical_chain(second)
-    check_crash_boot(second, backend)
     if backend != "ramoops":  # ramoops never writes more than one part
-        for manifest in entries.values():
-            assert len(manifest["records"]) > 1, manifest
+        parts = [m["PSTORE_PARTS"] for m in journal(second) if m.get("MESSAGE_ID") == CRASH_MESSAGE]
+        assert parts and all(int(n) > 1 for n in parts), parts
+    return machine, second
 
-    third = machine.boot(["report", *then], expect_crash="big" in then or "panic" in then)
-    check_erased(third, survey(second))
-    # the Oops (labcrash.ko: insmod is killed, the boot goes on) and the panic after it
-    check_archived_at_boot(
-        third, backend, [("Oops", 1, OOPS, 5), ("Panic", 2, PANIC, 5)], lab.kernel.abi
-    )
-    return machine, third
+
+CRASHES = ("panic", "oops-panic", "big")
+EXPECTED = {
+    "panic": [("Panic", 1, PANIC, 5)],
+    "oops-panic": [("Oops", 1, OOPS, 5), ("Panic", 2, PANIC, 5)],
+}
 
 
 def test_erst_and_the_package_life_cycle(lab: Lab, tmp_path: Path) -> None:
-    """ERST; the last boot also upgrades, removes and purges the package (check_life_cycle)."""
-    machine, last = run_backend(lab, "erst", tmp_path, then=("lifecycle",))
-    check_life_cycle(last)
+    """ERST: a panic, archived at boot (also listed, shown, and off the critical chain); then
+    an Oops and a panic, archived at the next boot, which finds the first panic's records
+    erased from the NVRAM (the store holds only the new ones), then upgrades, removes and
+    purges the package (check_life_cycle)."""
+    machine, second = crash_and_archive(
+        lab, "erst", tmp_path, "panic", ("timing", "query", "oops-panic")
+    )
+    check_query(second, manifests(second))
+    third = machine.boot(["report", "lifecycle"])
+    check_erased(third, survey(second))
+    check_archived_at_boot(third, "erst", EXPECTED["oops-panic"], lab.kernel.abi)
+    check_life_cycle(third)
+
+
+def test_ramoops(lab: Lab, tmp_path: Path) -> None:
+    """ramoops in reserved RAM: an Oops and a panic (zones 0 and 1), archived at boot; then a
+    panic (zone 0 only); the next boot finds zone 1 empty and archives the panic; the last
+    boot finds the RAM empty.  (Zone 0 is rewritten by every first dump of a boot, so only
+    zone 1 and the last boot show the erase.)"""
+    machine, second = crash_and_archive(lab, "ramoops", tmp_path, "oops-panic", ("panic",))
+    third = machine.boot(["report"])
+    check_erased(third, survey(second))
+    assert set(survey(third)) == {"dmesg-ramoops-0"}, survey(third)
+    check_archived_at_boot(third, "ramoops", EXPECTED["panic"], lab.kernel.abi)
     empty = machine.boot([])
-    check_erased(empty, survey(last))
     assert survey(empty) == {}
 
 
@@ -262,24 +279,17 @@ def check_life_cycle(boot: Boot) -> None:
     assert boot["archive-purged"] == archived
 
 
-def test_ramoops(lab: Lab, tmp_path: Path) -> None:
-    machine, last = run_backend(lab, "ramoops", tmp_path)
-    empty = machine.boot([])
-    check_erased(empty, survey(last))
-    assert survey(empty) == {}
-
-
 def test_efi_with_power_cuts_late_records_and_systemd_pstore(lab: Lab, tmp_path: Path) -> None:
     """EFI (OVMF, efi_pstore), then: power cuts while a large store is archived, a backend that
     registers after the boot run, and the boot run's time against systemd-pstore's."""
-    machine, last = run_backend(lab, "efi", tmp_path / "efi", then=("big",))
-    check_crash_boot(last, "efi")
-    final = power_cuts(machine)
+    machine, second = crash_and_archive(lab, "efi", tmp_path / "efi", "panic", ("timing", "big"))
+    check_crash_boot(second, "efi")
+    final = power_cuts(machine, survey(second))
     late_records(machine, final)
     compare_with_systemd_pstore(lab, machine, tmp_path / "systemd-pstore")
 
 
-def power_cuts(machine: Machine) -> Boot:
+def power_cuts(machine: Machine, archived: dict[str, str]) -> Boot:
     """The store holds an Oops (14 parts) and a 43-part panic (3000 marker lines compress
     well).  Three boots are cut (SIGKILL of QEMU: the power cord) while pstore-archiver.service
     archives, at points read from the guest's watcher (records in the store, files in the
@@ -302,7 +312,9 @@ def power_cuts(machine: Machine) -> Boot:
         boot = machine.boot([], cut=cut)
         boots.append(boot)
         store = survey(boot)
-        original = original or store
+        if not original:
+            check_erased(boot, archived)
+            original = store
         assert store.items() <= original.items(), "the store has records it did not have"
         assert boot.killed_at, f"cut '{what}': the run ended before the cut\\n{boot.tail()}"
         at = Progress.parse(boot.killed_at)
@@ -403,8 +415,8 @@ def compare_with_systemd_pstore(lab: Lab, machine: Machine, directory: Path) -> 
     """The same guest image and the same NVRAM (copied after the panic), with systemd-pstore
     enabled and pstore-archiver masked: both tools' boot runs side by side (README table)."""
     other = Machine(lab.kernel, lab.debian, "efi", directory)
-    other.restore(machine.directory / "panic-efivars.fd")
-    boot = other.boot(["report"], hooks=["systemd-pstore"])
+    other.restore(machine.directory / "panic-efivars.fd")  # crash_and_archive's snapshot
+    boot = other.boot(["report", "timing"], hooks=["systemd-pstore"])
     unit = units(boot)["systemd-pstore.service"]
     assert (unit["Result"], unit["ExecMainStatus"], unit["ConditionResult"]) == (
         "success",
@@ -448,7 +460,7 @@ def test_flatcar_like_host_sysext_merged_late_and_early(lab: Lab, tmp_path: Path
     assert int(ours["ExecMainStartTimestampMonotonic"]) > merged_at, ours
     check_archived_after_boot(late, survey(late))
 
-    early = machine.boot(["flatcar", "report", "query"], hooks=["sysext-initrd"])
+    early = machine.boot(["flatcar", "report", "timing", "query"], hooks=["sysext-initrd"])
     check_flatcar(early)
     check_erased(early, survey(late))
     assert "initrd: systemd-sysext refresh: rc 0" in early.console, early.tail()
