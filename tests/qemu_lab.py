@@ -541,6 +541,7 @@ class Machine:
         assert backend in ("erst", "efi", "ramoops"), backend
         self.kernel, self.backend, self.directory = k, backend, directory
         self.disk = directory / "root.img"
+        directory.mkdir(parents=True, exist_ok=True)
         sh("cp", "--sparse=always", image, self.disk)
         self.accel = accel(k, directory)
         self.boots = 0

@@ -207,7 +207,8 @@ def crash_and_archive(
         machine.snapshot(first)  # the store as the crash left it, for systemd-pstore
     second = machine.boot(["report", *then], expect_crash=any(s in CRASHES for s in then))
     check_archived_at_boot(second, backend, EXPECTED[first], lab.kernel.abi)
-    check_not_on_critical_chain(second)
+    if "timing" in then:
+        check_not_on_critical_chain(second)
     if backend != "ramoops":  # ramoops never writes more than one part
         parts = [m["PSTORE_PARTS"] for m in journal(second) if m.get("MESSAGE_ID") == CRASH_MESSAGE]
         assert parts and all(int(n) > 1 for n in parts), parts
@@ -286,7 +287,7 @@ def test_efi_with_power_cuts_late_records_and_systemd_pstore(lab: Lab, tmp_path:
     check_crash_boot(second, "efi")
     final = power_cuts(machine, survey(second))
     late_records(machine, final)
-    compare_with_systemd_pstore(lab, machine, tmp_path / "systemd-pstore")
+    compare_with_systemd_pstore(lab, machine, second, tmp_path / "systemd-pstore")
 
 
 def power_cuts(machine: Machine, archived: dict[str, str]) -> Boot:
@@ -316,7 +317,7 @@ def power_cuts(machine: Machine, archived: dict[str, str]) -> Boot:
             check_erased(boot, archived)
             original = store
         assert store.items() <= original.items(), "the store has records it did not have"
-        assert boot.killed_at, f"cut '{what}': the run ended before the cut\\n{boot.tail()}"
+        assert boot.killed_at, f"cut '{what}': the run ended before the cut\n{boot.tail()}"
         at = Progress.parse(boot.killed_at)
         print(f"power cut '{what}' at {boot.killed_at!r} ({len(store)} records at boot)")
         assert at.store > 0, boot.killed_at
@@ -325,7 +326,7 @@ def power_cuts(machine: Machine, archived: dict[str, str]) -> Boot:
     final = machine.boot(["report", "query", "panic"], expect_crash=True)
     for before, after in zip(boots, [*boots[1:], final]):
         # the kernel replays ext4's journal after each cut
-        assert "recovery complete" in after.console or "orphan" in after.console, after.tail()
+        assert "recovery complete" in after["ext4"], after["ext4"]
         # and each cut fell inside the archiving: the run had started, and had not finished
         assert 0 < len(survey(after)) <= len(survey(before))
     assert len(survey(boots[-1])) < len(original), "no cut came after an unlink"
@@ -341,7 +342,7 @@ class Progress:
 
     @classmethod
     def parse(cls, line: str) -> Progress:
-        match = re.fullmatch(r"@@ progress (\\S+) store=(\\d+) files=(\\d+)", line.strip())
+        match = re.fullmatch(r"@@ progress (\S+) store=(\d+) files=(\d+)", line.strip())
         assert match, line
         return cls(float(match.group(1)), int(match.group(2)), int(match.group(3)))
 
@@ -411,7 +412,7 @@ def late_records(machine: Machine, previous: Boot) -> None:
     assert sums(boot["store-late"]) == {}
 
 
-def compare_with_systemd_pstore(lab: Lab, machine: Machine, directory: Path) -> None:
+def compare_with_systemd_pstore(lab: Lab, machine: Machine, ours: Boot, directory: Path) -> None:
     """The same guest image and the same NVRAM (copied after the panic), with systemd-pstore
     enabled and pstore-archiver masked: both tools' boot runs side by side (README table)."""
     other = Machine(lab.kernel, lab.debian, "efi", directory)
@@ -426,14 +427,17 @@ def compare_with_systemd_pstore(lab: Lab, machine: Machine, directory: Path) -> 
     moved = boot["systemd-pstore-dir"].split()
     assert len(moved) == len(survey(boot)) + 1, moved  # the records and dmesg.txt
     assert units(boot)["pstore-archiver.service"]["LoadState"] == "masked"
-    print("boot run (TCG):", run_time(unit), "systemd-pstore", len(survey(boot)), "records")
-    print(boot["critical-chain"])
-
-
-def run_time(unit: dict[str, str]) -> str:
-    start = int(unit["ExecMainStartTimestampMonotonic"]) / 1e6
-    end = int(unit["ExecMainExitTimestampMonotonic"]) / 1e6
-    return f"started {start:.1f} s after boot, ran {end - start:.2f} s"
+    assert survey(boot) == survey(ours), "not the same records"
+    print(f"\nthe boot run on the same EFI panic ({len(survey(boot))} records), TCG, 1 vCPU:")
+    print("| unit | started (s after boot) | ran (s) | on the critical chain | boot finished |")
+    print("|---|---|---|---|---|")
+    for name, b in (("pstore-archiver.service", ours), ("systemd-pstore.service", boot)):
+        props = units(b)[name]
+        start = int(props["ExecMainStartTimestampMonotonic"]) / 1e6
+        end = int(props["ExecMainExitTimestampMonotonic"]) / 1e6
+        chain = "yes" if name.removesuffix(".service") in b["critical-chain"] else "no"
+        finished = b["analyze-time"].splitlines()[0].removeprefix("Startup finished in ")
+        print(f"| {name} | {start:.1f} | {end - start:.2f} | {chain} | {finished} |")
 
 
 def test_flatcar_like_host_sysext_merged_late_and_early(lab: Lab, tmp_path: Path) -> None:
