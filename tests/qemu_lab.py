@@ -297,8 +297,9 @@ def install_test_files(tree: Path, k: Kernel) -> None:
     shutil.copy(k.labcrash, lib / "labcrash.ko")
     sbin = tree / "usr" / "local" / "sbin"
     sbin.mkdir(parents=True, exist_ok=True)
-    shutil.copy(GUEST_FILES / "pstore-test", sbin / "pstore-test")
-    (sbin / "pstore-test").chmod(0o755)
+    for script in ("pstore-test", "pstore-test-watch"):
+        shutil.copy(GUEST_FILES / script, sbin / script)
+        (sbin / script).chmod(0o755)
     etc = tree / "etc" / "systemd" / "system"
     for unit, target in (
         ("pstore-test.service", "multi-user.target"),
@@ -637,7 +638,8 @@ class Machine:
                         + Boot(name, read(channel), read(console), 0).tail()
                     )
                 if cut is not None and killed_at is None:
-                    progress = re.findall(r"^@@ progress .*$", read(channel), re.M)
+                    # whole lines only: the last one may still be being written
+                    progress = re.findall(r"^(@@ progress [^\n]*)\n", read(channel), re.M)
                     if progress and cut(progress):
                         process.send_signal(signal.SIGKILL)
                         killed_at = progress[-1]
