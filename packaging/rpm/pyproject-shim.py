@@ -5,7 +5,6 @@ usage: pyproject-shim.py buildrequires
        pyproject-shim.py install WHEELDIR BUILDROOT SITELIB BINDIR
        pyproject-shim.py save-files BUILDROOT SITELIB FILELIST MODULE...
        pyproject-shim.py check-import BUILDROOT SITELIB FILELIST
-       pyproject-shim.py requires < DIST-INFO-PATHS   (rpm's dependency generator)
 """
 
 from __future__ import annotations
@@ -65,34 +64,10 @@ def check_import(buildroot: str, sitelib: str, filelist: str) -> None:
             continue
         for module in sorted(package.rglob("*.py")):
             name = ".".join(module.relative_to(buildroot + sitelib).with_suffix("").parts)
+            if name.endswith(".__main__"):
+                continue  # it would run the program
             importlib.import_module(name.removesuffix(".__init__"))
             print(f"imported {name}")
-
-
-def requires() -> None:
-    """python(abi) and python3.Xdist(name) >= version, one a line, for each .dist-info
-    directory rpm names on stdin, as Fedora's pythondistdeps writes them."""
-    from packaging.requirements import Requirement
-
-    abi = "{}.{}".format(*sys.version_info[:2])
-    print(f"python(abi) = {abi}")
-    for line in sys.stdin.read().split():
-        metadata = (Path(line) / "METADATA").read_text(encoding="utf-8")
-        for header in metadata.splitlines():
-            if not header.startswith("Requires-Dist: "):
-                continue
-            requirement = Requirement(header.removeprefix("Requires-Dist: "))
-            if requirement.marker and not requirement.marker.evaluate({"extra": ""}):
-                continue  # an extra, or for another Python
-            name = requirement.name.lower().replace("_", "-")
-            for spec in sorted(requirement.specifier, key=str) or [None]:
-                if spec is None:
-                    print(f"python{abi}dist({name})")
-                    continue
-                version = spec.version
-                while version.endswith(".0"):
-                    version = version[: -len(".0")]
-                print(f"python{abi}dist({name}) {spec.operator} {version}")
 
 
 if __name__ == "__main__":
@@ -102,7 +77,6 @@ if __name__ == "__main__":
         "install": install,
         "save-files": save_files,
         "check-import": check_import,
-        "requires": requires,
     }
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         sys.exit(__doc__)
