@@ -126,11 +126,21 @@ def chroot(root: Path, script: str, timeout: float = 900) -> str:
     return sh("chroot", root, "/bin/sh", "-ec", script, timeout=timeout, env=env)
 
 
+# every build step and boot, with its wall time: tests/conftest.py prints them at the end of
+# the run (pytest keeps a passing test's output to itself)
+TIMES: list[str] = []
+
+
+def note(line: str) -> None:
+    TIMES.append(line)
+    print(f"qemu-lab: {line}", flush=True)
+
+
 def timed(what: str) -> Callable[[], None]:
     start = time.monotonic()
 
     def done() -> None:
-        print(f"qemu-lab: {what}: {time.monotonic() - start:.1f} s", flush=True)
+        note(f"{what}: {time.monotonic() - start:.1f} s")
 
     return done
 
@@ -499,7 +509,7 @@ def accel(k: Kernel, directory: Path) -> str:
                 _accel = "kvm"
         except subprocess.TimeoutExpired:
             pass
-    print(f"qemu-lab: accelerator {_accel}", flush=True)
+    note(f"accelerator {_accel}")
     return _accel
 
 
@@ -654,7 +664,7 @@ class Machine:
         output = process.stdout.read().decode(errors="replace") if process.stdout else ""
         boot = Boot(name, read(channel), read(console), seconds, killed_at)
         how = f"power cut after {killed_at!r}" if killed_at else f"exit {process.returncode}"
-        print(f"qemu-lab: boot {name} ({self.accel}, {','.join(steps)}): {seconds:.1f} s, {how}")
+        note(f"boot {name} ({self.accel}, {','.join(steps) or 'no steps'}): {seconds:.1f} s, {how}")
         if killed_at is None:
             assert process.returncode == 0, f"{QEMU} failed: {output}\n{boot.tail()}"
             crashed = "@@ crashing" in boot.channel

@@ -412,8 +412,8 @@ def late_records(machine: Machine, previous: Boot) -> None:
     timer = dict(line.split("=", 1) for line in boot["timer-run"].splitlines() if "=" in line)
     assert timer["LastTriggerUSecMonotonic"] not in ("0", "n/a", ""), timer
     loaded_at = float(boot["late-load-time"].strip())
-    ours = units(boot, "-late")["pstore-archiver.service"]
-    started = int(ours["ExecMainStartTimestampMonotonic"])
+    unit = units(boot, "-late")["pstore-archiver.service"]
+    started = int(unit["ExecMainStartTimestampMonotonic"])
     # started by the timer (OnBootSec=60s in the test's drop-in), after the load
     assert started / 1e6 > max(loaded_at, 60), (started, loaded_at, timer)
     files = archive(boot, "-late")
