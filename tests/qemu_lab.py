@@ -350,34 +350,44 @@ def make_ext4(tree: Path, image: Path, size: str = "4G") -> None:
     tmp.rename(image)
 
 
-def debian_image(base: Path, k: Kernel, deb: Path, next_deb: Path) -> Path:
-    """Debian 13 with the .deb installed by apt; NEXT_DEB (a higher version) is left in
-    /var/tmp for the upgrade of the life-cycle test."""
-    key = digest(base.name, k.abi, deb_digest(deb), deb_digest(next_deb), GUEST_FILES, "debian-1")
-    image = cache_dir() / f"debian-{key}.img"
-    with locked("debian"):
+def build_image(kind: str, key: str, base: Path, k: Kernel, setup: Callable[[Path], None]) -> Path:
+    """CACHE/KIND-KEY.img: an ext4 image of a copy of BASE with the kernel's modules and the
+    test files, changed by SETUP(tree); built once (older images of KIND are removed)."""
+    image = cache_dir() / f"{kind}-{key}.img"
+    with locked(kind):
         if image.exists():
             return image
-        done = timed("debian image")
-        tree = cache_dir() / "debian-tree.tmp"
+        done = timed(f"{kind} image")
+        tree = cache_dir() / f"{kind}-tree.tmp"
         shutil.rmtree(tree, ignore_errors=True)
         sh("cp", "-a", base, tree)
         try:
+            setup(tree)
             install_test_files(tree, k)
-            shutil.copy(deb, tree / "tmp" / "pstore-archiver.deb")
-            shutil.copy(next_deb, tree / "var" / "tmp" / "pstore-archiver-next.deb")
-            chroot(
-                tree,
-                "apt-get install -y -q --no-install-recommends /tmp/pstore-archiver.deb"
-                " >/tmp/apt.log 2>&1 || { cat /tmp/apt.log; exit 1; }; rm /tmp/pstore-archiver.deb",
-            )
-            for old in cache_dir().glob("debian-*.img"):
+            for old in cache_dir().glob(f"{kind}-*.img"):
                 old.unlink()
             make_ext4(tree, image)
         finally:
             shutil.rmtree(tree, ignore_errors=True)
         done()
         return image
+
+
+def debian_image(base: Path, k: Kernel, deb: Path, next_deb: Path) -> Path:
+    """Debian 13 with the .deb installed by apt; NEXT_DEB (a higher version) is left in
+    /var/tmp for the upgrade of the life-cycle test."""
+
+    def setup(tree: Path) -> None:
+        shutil.copy(deb, tree / "tmp" / "pstore-archiver.deb")
+        shutil.copy(next_deb, tree / "var" / "tmp" / "pstore-archiver-next.deb")
+        chroot(
+            tree,
+            "apt-get install -y -q --no-install-recommends /tmp/pstore-archiver.deb"
+            " >/tmp/apt.log 2>&1 || { cat /tmp/apt.log; exit 1; }; rm /tmp/pstore-archiver.deb",
+        )
+
+    key = digest(base.name, k.abi, deb_digest(deb), deb_digest(next_deb), GUEST_FILES, "debian-1")
+    return build_image("debian", key, base, k, setup)
 
 
 FLATCAR_OS_RELEASE = """\
@@ -445,38 +455,25 @@ def flatcar_image(base: Path, k: Kernel, sysext: Path) -> Path:
     ID=flatcar and SYSEXT_LEVEL=1.0, the sysext in /var/lib/extensions, systemd-pstore masked
     (as Flatcar users do from Ignition), systemd-sysext.service merging late as Flatcar before
     4628 did.  The initramfs hook sysext-initrd merges early instead, as Flatcar from 4628."""
+
+    def setup(tree: Path) -> None:
+        python = [p for p in tree.rglob("*python3*") if "share" not in p.parts]
+        assert not python, f"the base has Python: {python[:5]}"
+        (tree / "etc" / "os-release").unlink(missing_ok=True)
+        (tree / "usr" / "lib" / "os-release").write_text(FLATCAR_OS_RELEASE)
+        (tree / "etc" / "os-release").symlink_to("../usr/lib/os-release")
+        extensions = tree / "var" / "lib" / "extensions"
+        extensions.mkdir(parents=True)
+        shutil.copy(sysext, extensions / "pstore-archiver.raw")
+        etc = tree / "etc" / "systemd" / "system"
+        (etc / "systemd-pstore.service").symlink_to("/dev/null")
+        (etc / "systemd-sysext.service").write_text(FLATCAR_LATE_SYSEXT)
+        (etc / "ensure-sysext.service").write_text(FLATCAR_ENSURE_SYSEXT)
+        for unit in ("systemd-sysext.service", "ensure-sysext.service"):
+            (etc / "sysinit.target.wants" / unit).symlink_to(f"../{unit}")
+
     key = digest(base.name, k.abi, sysext, GUEST_FILES, FLATCAR_LATE_SYSEXT, "flatcar-1")
-    image = cache_dir() / f"flatcar-{key}.img"
-    with locked("flatcar"):
-        if image.exists():
-            return image
-        done = timed("flatcar image")
-        tree = cache_dir() / "flatcar-tree.tmp"
-        shutil.rmtree(tree, ignore_errors=True)
-        sh("cp", "-a", base, tree)
-        try:
-            python = [p for p in tree.rglob("*python3*") if "share" not in p.parts]
-            assert not python, f"the base has Python: {python[:5]}"
-            install_test_files(tree, k)
-            (tree / "etc" / "os-release").unlink(missing_ok=True)
-            (tree / "usr" / "lib" / "os-release").write_text(FLATCAR_OS_RELEASE)
-            (tree / "etc" / "os-release").symlink_to("../usr/lib/os-release")
-            extensions = tree / "var" / "lib" / "extensions"
-            extensions.mkdir(parents=True)
-            shutil.copy(sysext, extensions / "pstore-archiver.raw")
-            etc = tree / "etc" / "systemd" / "system"
-            (etc / "systemd-pstore.service").symlink_to("/dev/null")
-            (etc / "systemd-sysext.service").write_text(FLATCAR_LATE_SYSEXT)
-            (etc / "ensure-sysext.service").write_text(FLATCAR_ENSURE_SYSEXT)
-            for unit in ("systemd-sysext.service", "ensure-sysext.service"):
-                (etc / "sysinit.target.wants" / unit).symlink_to(f"../{unit}")
-            for old in cache_dir().glob("flatcar-*.img"):
-                old.unlink()
-            make_ext4(tree, image)
-        finally:
-            shutil.rmtree(tree, ignore_errors=True)
-        done()
-        return image
+    return build_image("flatcar", key, base, k, setup)
 
 
 # --- machines ---------------------------------------------------------------------------------
