@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,3 +23,13 @@ def no_host_journal(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator
     config.write_text("# the tests' configuration: the defaults\n")
     monkeypatch.setenv("PSTORE_ARCHIVER_CONFIG", str(config))
     yield
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The wall time of every guest image build and QEMU boot of the run (tests/qemu_lab.py)."""
+    qemu_lab = sys.modules.get("qemu_lab")
+    times: list[str] = getattr(qemu_lab, "TIMES", [])
+    if times:
+        terminalreporter.section("QEMU builds and boots (wall time)")
+        for line in times:
+            terminalreporter.write_line(line)
