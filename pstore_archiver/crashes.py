@@ -1,0 +1,152 @@
+"""Pure: crashes as journals recorded them, across machines (`crashes`, `top`; DESIGN §4, §7).
+
+Input is the fields of the journal entries that announce an archived kernel dump, from this
+machine's journal or from the files systemd-journal-remote wrote for a fleet.  Shippers
+deliver at least once and an archive can be imported again, so one crash may be announced
+several times: rows are told apart by `PSTORE_CRASH_ID`, which depends only on the crash's
+records (fleet-facts.md, "Duplicates").  Field values are what the sender claimed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timezone
+from typing import NamedTuple
+
+CRASH_ID_VERSION = b"pstore-archiver crash id 1\n"
+
+
+def crash_id(backend: str | None, records: Iterable[tuple[str, str]]) -> str:
+    """A stable id for one crash: 32 hex digits from its backend and its records' names and
+    sha256, so the same records give the same id on every send, import or machine."""
+    digest = hashlib.sha256(CRASH_ID_VERSION)
+    digest.update(f"{backend or ''}\n".encode())
+    for name, sha256 in sorted(records):
+        digest.update(f"{name}\t{sha256}\n".encode())
+    return digest.hexdigest()[:32]
+
+
+class Crash(NamedTuple):
+    """One crash as one journal entry announced it."""
+
+    crash_id: str
+    crash_time: datetime | None
+    machine_id: str | None
+    hostname: str | None
+    entry: str | None
+    backend: str | None
+    reason: str | None
+    dump_count: str | None  # the header's #count
+    signature: str | None
+    summary: str | None
+    kernel_release: str | None
+    os_release: str | None
+
+
+class Filters(NamedTuple):
+    since: datetime | None = None
+    until: datetime | None = None
+    machine: str | None = None  # a machine id (or a prefix of one) or a host name
+    signature: str | None = None
+    reason: str | None = None
+
+
+def crash_from_fields(fields: Mapping[str, str]) -> Crash:
+    """A Crash from an entry's fields (all strings).  Without `PSTORE_CRASH_ID` (senders
+    older than the field) the machine and entry id stand in for it."""
+    machine_id = fields.get("_MACHINE_ID")
+    entry = fields.get("PSTORE_ENTRY")
+    identity = fields.get("PSTORE_CRASH_ID") or f"{machine_id or '?'}/{entry or '?'}"
+    return Crash(
+        crash_id=identity,
+        crash_time=_time_from_usec(fields.get("PSTORE_CRASH_TIMESTAMP")),
+        machine_id=machine_id,
+        hostname=fields.get("_HOSTNAME"),
+        entry=entry,
+        backend=fields.get("PSTORE_BACKEND"),
+        reason=fields.get("PSTORE_REASON"),
+        dump_count=fields.get("PSTORE_COUNT"),
+        signature=fields.get("PSTORE_SIGNATURE"),
+        summary=fields.get("PSTORE_SUMMARY"),
+        kernel_release=fields.get("PSTORE_KERNEL_RELEASE"),
+        os_release=fields.get("PSTORE_OS_RELEASE"),
+    )
+
+
+def _time_from_usec(value: str | None) -> datetime | None:
+    if value is None or not value.isdigit() or len(value) > 19:
+        return None
+    seconds, usec = divmod(int(value), 10**6)
+    try:
+        return datetime.fromtimestamp(seconds, timezone.utc).replace(microsecond=usec)
+    except (OverflowError, OSError, ValueError):  # a sender's clock far off
+        return None
+
+
+def unique(crashes: Iterable[Crash]) -> list[Crash]:
+    """Each crash once (the first announcement of it), oldest crash first."""
+    seen: dict[str, Crash] = {}
+    for crash in crashes:
+        seen.setdefault(crash.crash_id, crash)
+    return sorted(seen.values(), key=_order)
+
+
+def _order(crash: Crash) -> tuple[float, str]:
+    stamp = crash.crash_time.timestamp() if crash.crash_time else float("-inf")
+    return (stamp, crash.crash_id)
+
+
+def select(crashes: Sequence[Crash], filters: Filters) -> list[Crash]:
+    return [crash for crash in crashes if _matches(crash, filters)]
+
+
+def _matches(crash: Crash, filters: Filters) -> bool:
+    if filters.since and (crash.crash_time is None or crash.crash_time < filters.since):
+        return False
+    if filters.until and (crash.crash_time is None or crash.crash_time > filters.until):
+        return False
+    if filters.machine and not (
+        (crash.machine_id or "").startswith(filters.machine.replace("-", "").lower())
+        or crash.hostname == filters.machine
+    ):
+        return False
+    if filters.signature and crash.signature != filters.signature:
+        return False
+    return not (filters.reason and (crash.reason or "").lower() != filters.reason.lower())
+
+
+class SignatureCount(NamedTuple):
+    """`top`: one row per crash signature."""
+
+    signature: str | None
+    crashes: int
+    machines: int
+    first_crash: datetime | None
+    last_crash: datetime | None
+    kernels: tuple[str, ...]
+    summary: str | None  # of the newest crash
+
+
+def top(crashes: Sequence[Crash]) -> list[SignatureCount]:
+    """Crashes grouped by signature, the most frequent first (then the most recent)."""
+    groups: dict[str | None, list[Crash]] = {}
+    for crash in sorted(crashes, key=_order):
+        groups.setdefault(crash.signature, []).append(crash)
+    rows = [
+        SignatureCount(
+            signature=signature,
+            crashes=len(members),
+            machines=len({c.machine_id or c.hostname for c in members}),
+            first_crash=members[0].crash_time,
+            last_crash=members[-1].crash_time,
+            kernels=tuple(sorted({c.kernel_release for c in members if c.kernel_release})),
+            summary=members[-1].summary,
+        )
+        for signature, members in groups.items()
+    ]
+    return sorted(rows, key=lambda r: (-r.crashes, -_stamp(r.last_crash), r.signature or ""))
+
+
+def _stamp(moment: datetime | None) -> float:
+    return moment.timestamp() if moment else float("-inf")
