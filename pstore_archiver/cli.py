@@ -179,7 +179,7 @@ def _sink(config: Any) -> Any:
 
     return Sink(
         use_journal=config.journal_enabled,
-        attach_text=config.attach_text,
+        text=config.journal_text,
         max_attach_bytes=config.max_attach_bytes,
     )
 

@@ -9,22 +9,9 @@ records (fleet-facts.md, "Duplicates").  Field values are what the sender claime
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import NamedTuple
-
-CRASH_ID_VERSION = b"pstore-archiver crash id 1\n"
-
-
-def crash_id(backend: str | None, records: Iterable[tuple[str, str]]) -> str:
-    """A stable id for one crash: 32 hex digits from its backend and its records' names and
-    sha256, so the same records give the same id on every send, import or machine."""
-    digest = hashlib.sha256(CRASH_ID_VERSION)
-    digest.update(f"{backend or ''}\n".encode())
-    for name, sha256 in sorted(records):
-        digest.update(f"{name}\t{sha256}\n".encode())
-    return digest.hexdigest()[:32]
 
 
 class Crash(NamedTuple):

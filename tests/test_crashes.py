@@ -8,11 +8,11 @@ from pstore_archiver.crashes import (
     Crash,
     Filters,
     crash_from_fields,
-    crash_id,
     select,
     top,
     unique,
 )
+from pstore_archiver.manifest import crash_id
 
 MACHINE_A = "a" * 32
 MACHINE_B = "b" * 32
