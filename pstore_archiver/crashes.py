@@ -13,6 +13,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import NamedTuple
 
+from pstore_archiver.query import format_local
+from pstore_archiver.terminal import escape
+
 
 class Crash(NamedTuple):
     """One crash as one journal entry announced it."""
@@ -137,3 +140,81 @@ def top(crashes: Sequence[Crash]) -> list[SignatureCount]:
 
 def _stamp(moment: datetime | None) -> float:
     return moment.timestamp() if moment else float("-inf")
+
+
+CRASH_COLUMNS = ("TIME", "HOST", "DUMP", "KERNEL", "SIGNATURE", "SUMMARY")
+TOP_COLUMNS = ("CRASHES", "MACHINES", "FIRST", "LAST", "KERNELS", "SIGNATURE", "SUMMARY")
+_SHOWN_KERNELS = 2
+
+
+def crash_rows(crashes: Sequence[Crash]) -> list[tuple[str, ...]]:
+    """The cells of `crashes`, control characters escaped (senders claim what they like)."""
+    return [
+        tuple(
+            escape(cell or "-")
+            for cell in (
+                format_local(c.crash_time) if c.crash_time else None,
+                c.hostname or (c.machine_id or "")[:12] or None,
+                f"{c.reason}#{c.dump_count}" if c.reason else None,
+                c.kernel_release,
+                c.signature,
+                c.summary,
+            )
+        )
+        for c in crashes
+    ]
+
+
+def top_rows(counts: Sequence[SignatureCount]) -> list[tuple[str, ...]]:
+    return [
+        tuple(
+            escape(cell or "-")
+            for cell in (
+                str(row.crashes),
+                str(row.machines),
+                _date(row.first_crash),
+                _date(row.last_crash),
+                _kernels(row.kernels),
+                row.signature,
+                row.summary,
+            )
+        )
+        for row in counts
+    ]
+
+
+def _date(moment: datetime | None) -> str | None:
+    return moment.astimezone().strftime("%Y-%m-%d") if moment else None
+
+
+def _kernels(kernels: Sequence[str]) -> str | None:
+    """`6.1.0-56-amd64,6.1.0-57-amd64 +3`: the newest releases first, by name."""
+    newest = sorted(kernels, reverse=True)
+    shown = ",".join(newest[:_SHOWN_KERNELS])
+    more = len(newest) - _SHOWN_KERNELS
+    return f"{shown} +{more}" if more > 0 else shown or None
+
+
+def crash_json(crash: Crash) -> dict[str, str | None]:
+    """One crash for `crashes --json`: every key, null where the journal had no value."""
+    document = crash._asdict()
+    document["crash_time"] = _iso(crash.crash_time)
+    document["count"] = document.pop("dump_count")
+    return document
+
+
+def top_json(row: SignatureCount) -> dict[str, object]:
+    return {
+        "signature": row.signature,
+        "crashes": row.crashes,
+        "machines": row.machines,
+        "first_crash": _iso(row.first_crash),
+        "last_crash": _iso(row.last_crash),
+        "kernels": list(row.kernels),
+        "summary": row.summary,
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    """As entry.json writes times: `2026-11-26T19:36:04.000000Z`."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ") if moment else None

@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import shlex
+import shutil
+import sys
 from datetime import datetime, timezone
+from pathlib import Path
 
+import pytest
+from journald import require_journald, run_with_journald
+from stores import copy_fixture, fixture_records, write_store
+
+from pstore_archiver.cli import main
 from pstore_archiver.crashes import (
     Crash,
     Filters,
@@ -12,6 +22,7 @@ from pstore_archiver.crashes import (
     top,
     unique,
 )
+from pstore_archiver.journal import MessageId
 from pstore_archiver.manifest import crash_id
 
 MACHINE_A = "a" * 32
@@ -113,3 +124,121 @@ def test_top_counts_machines_and_kernels_per_signature() -> None:
 def test_top_of_nothing_is_empty() -> None:
     assert top([]) == []
     assert isinstance(crash_from_fields({}), Crash)
+
+
+# --- against real journals -------------------------------------------------------------------
+
+
+def archive_on_a_machine(tmp_path: Path, name: str, capture: str, machine_id: str) -> Path:
+    """One machine's journal after a boot that archived `capture`, and after the same
+    records were imported into a second archive (systemd-pstore's leftovers): the crash is
+    announced twice, as a shipper's re-send would do.  Returns the journal file."""
+    root = tmp_path / name
+    store = copy_fixture(capture, root / "pstore")
+    leftovers = write_store(root / "systemd-pstore" / "7712566249095", fixture_records(capture))
+    archiver = shlex.join([sys.executable, "-m", "pstore_archiver"])
+    script = (
+        f"{archiver} --source {store} --archive {root / 'archive'} run && "
+        f"{archiver} --archive {root / 'archive-2'} import {leftovers.parent}"
+    )
+    result = run_with_journald(["sh", "-c", script], tmp_path=root, machine_id=machine_id)
+    assert result.returncode == 0, result.stderr
+    assert len(result.query(f"MESSAGE_ID={MessageId.dump_archived}")) == 4  # 2 crashes, twice
+    [journal_file] = result.journal_dir.rglob("*.journal")
+    return journal_file
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The directory systemd-journal-remote (--split-mode=host) would fill for two
+    machines: ERST's oops and panic on one, ramoops' on the other."""
+    require_journald()
+    tmp_path = tmp_path_factory.mktemp("fleet")
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    for name, capture, machine in (
+        ("a", "erst-oops-panic", MACHINE_A),
+        ("b", "ramoops-oops-panic", MACHINE_B),
+    ):
+        journal_file = archive_on_a_machine(tmp_path, name, capture, machine)
+        shutil.copyfile(journal_file, remote / f"remote-host-{name}.journal")
+    return remote
+
+
+def pstore_archiver(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    capsys.readouterr()
+    code = main(list(argv))
+    return code, capsys.readouterr().out
+
+
+@pytest.mark.root
+def test_crashes_of_a_fleet_each_once(fleet: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, output = pstore_archiver(capsys, "crashes", "-D", str(fleet), "--json")
+    assert code == 0
+    crashes = json.loads(output)
+    assert [(c["machine_id"], c["entry"]) for c in crashes] == [
+        (MACHINE_A, "20261126T193604Z-erst-oops1"),
+        (MACHINE_A, "20261126T193604Z-erst-panic2"),
+        (MACHINE_B, "20261126T194331Z-ramoops-oops1"),
+        (MACHINE_B, "20261126T194331Z-ramoops-panic2"),
+    ]
+    assert len({c["crash_id"] for c in crashes}) == 4
+    assert crashes[0]["crash_time"] == "2026-11-26T19:36:04.000000Z"
+    assert crashes[0]["summary"].startswith("BUG: kernel NULL pointer dereference")
+    assert set(crashes[0]) == {
+        "crash_id", "crash_time", "machine_id", "hostname", "entry", "backend", "reason",
+        "count", "signature", "summary", "kernel_release", "os_release",
+    }  # fmt: skip
+
+    code, output = pstore_archiver(capsys, "crashes", "-D", str(fleet))
+    assert code == 0
+    lines = output.splitlines()
+    assert lines[0].split() == ["TIME", "HOST", "DUMP", "KERNEL", "SIGNATURE", "SUMMARY"]
+    assert len(lines) == 5 and "Oops#1" in lines[1] and "6.1.0-56-amd64" in lines[1]
+
+
+@pytest.mark.root
+def test_top_counts_one_bug_on_two_machines(
+    fleet: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Both machines oopsed in labcrash and then panicked by sysrq: two signatures, each
+    with two crashes on two machines; a tie goes to the more recent last crash."""
+    code, output = pstore_archiver(capsys, "top", "-D", str(fleet), "--json")
+    assert code == 0
+    rows = json.loads(output)
+    assert [(r["crashes"], r["machines"]) for r in rows] == [(2, 2), (2, 2)]
+    panic, oops = rows
+    assert panic["summary"] == "Kernel panic - not syncing: sysrq triggered crash"
+    assert oops["signature"].startswith("kernel-labcrash_init-")
+    assert panic["last_crash"] > oops["last_crash"]  # ramoops' panic came 30 µs later
+    assert (oops["first_crash"], oops["kernels"]) == (
+        "2026-11-26T19:36:04.000000Z",
+        ["6.1.0-56-amd64"],
+    )
+
+    code, output = pstore_archiver(capsys, "top", "-D", str(fleet))
+    assert code == 0 and [line.split()[:2] for line in output.splitlines()[1:]] == [
+        ["2", "2"],
+        ["2", "2"],
+    ]
+
+
+@pytest.mark.root
+def test_fleet_filters_and_sources(fleet: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def entries(*argv: str) -> list[str]:
+        code, output = pstore_archiver(capsys, "crashes", *argv, "--json")
+        assert code == (0 if json.loads(output) else 1)
+        return [c["entry"].split("-", 1)[1] for c in json.loads(output)]
+
+    assert entries("-D", str(fleet), "--machine", MACHINE_B[:8]) == [
+        "ramoops-oops1", "ramoops-panic2",
+    ]  # fmt: skip
+    assert entries("--file", str(fleet / "remote-host-a.journal")) == ["erst-oops1", "erst-panic2"]
+    assert entries("--file", str(fleet / "*.journal"), "--reason", "panic") == [
+        "erst-panic2", "ramoops-panic2",
+    ]  # fmt: skip
+    assert entries("-D", str(fleet), "--since", "2026-11-26 19:40Z") == [
+        "ramoops-oops1", "ramoops-panic2",
+    ]  # fmt: skip
+    assert entries("-D", str(fleet), "--signature", "kernel-nothing-00000000") == []
+    assert pstore_archiver(capsys, "crashes", "-D", str(fleet / "nope"))[0] == 2
