@@ -377,6 +377,11 @@ def _normalise(summary: str) -> str:
     return " ".join(_VOLATILE.sub(" ", summary).split())
 
 
+# PSTORE_SIGNATURE_VERSION (DESIGN §7): raised whenever `_signature` changes what it hashes,
+# so that fleet tools never count one bug under two signatures without knowing it.
+SIGNATURE_VERSION = "1"
+
+
 def _signature(summary: str, function: str | None, call_trace: tuple[str, ...]) -> str:
     """`kernel-<function>-<hash>`: the same for one bug across boots, builds and machines.
 

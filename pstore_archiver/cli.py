@@ -179,7 +179,7 @@ def _sink(config: Any) -> Any:
 
     return Sink(
         use_journal=config.journal_enabled,
-        attach_text=config.attach_text,
+        text=config.journal_text,
         max_attach_bytes=config.max_attach_bytes,
     )
 
@@ -370,8 +370,7 @@ def verb_list(args: argparse.Namespace) -> int:
     if args.json:
         print_json(manifests)
     elif manifests:
-        width = os.get_terminal_size(sys.stdout.fileno()).columns if sys.stdout.isatty() else 10**6
-        out.text(render_table(table_rows(manifests), width))
+        out.text(render_table(table_rows(manifests), terminal_width()))
     else:
         log.info("No archived entries match in %s.", archive.path)
     return EXIT_OK if manifests else EXIT_LEFT_OR_NOTHING
@@ -610,6 +609,83 @@ def verb_vacuum(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- crashes, top: what the journal recorded, on this machine or a fleet's -------------------
+
+
+def add_crashes_arguments(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
+        "-D",
+        "--directory",
+        type=Path,
+        metavar="DIR",
+        help="read the journal files in DIR (e.g. systemd-journal-remote's "
+        "/var/log/journal/remote) instead of the local journal",
+    )
+    source.add_argument(
+        "--file", metavar="GLOB", help="read the journal files GLOB names (quote it)"
+    )
+    parser.add_argument("--json", action="store_true", help="print a JSON array")
+    parser.add_argument("--since", metavar="TIME", help="crashes at or after TIME (as list)")
+    parser.add_argument("--until", metavar="TIME", help="crashes at or before TIME")
+    parser.add_argument(
+        "--machine", metavar="M", help="only this machine: a machine id (or a prefix) or host name"
+    )
+    parser.add_argument("--signature", metavar="S", help="only crashes with this signature")
+    parser.add_argument("--reason", metavar="R", help="Panic, Oops, Emergency, Shutdown, ...")
+
+
+def journal_crashes(args: argparse.Namespace) -> list[Any]:
+    """Each crash the journal announced once, oldest first, filtered as asked."""
+    from pstore_archiver.crashes import Filters, crash_from_fields, select, unique
+    from pstore_archiver.journal_reader import read_dump_announcements
+
+    now = datetime.now(timezone.utc)
+    filters = Filters(
+        since=parse_since_until(args.since, "--since", now),
+        until=parse_since_until(args.until, "--until", now),
+        machine=args.machine,
+        signature=args.signature,
+        reason=args.reason,
+    )
+    if filters.since and filters.until and filters.since > filters.until:
+        raise UsageError(f"--since {args.since!r} is after --until {args.until!r}")
+    announced = read_dump_announcements(args.directory, args.file)
+    return select(unique(crash_from_fields(fields) for fields in announced), filters)
+
+
+def terminal_width() -> int:
+    return os.get_terminal_size(sys.stdout.fileno()).columns if sys.stdout.isatty() else 10**6
+
+
+def verb_crashes(args: argparse.Namespace) -> int:
+    from pstore_archiver.crashes import CRASH_COLUMNS, crash_json, crash_rows
+    from pstore_archiver.query import render_table
+
+    crashes = journal_crashes(args)
+    if args.json:
+        print_json([crash_json(crash) for crash in crashes])
+    elif crashes:
+        out.text(render_table(crash_rows(crashes), terminal_width(), CRASH_COLUMNS))
+    else:
+        log.info("No kernel crashes in the journal match.")
+    return EXIT_OK if crashes else EXIT_LEFT_OR_NOTHING
+
+
+def verb_top(args: argparse.Namespace) -> int:
+    from pstore_archiver.crashes import TOP_COLUMNS, top, top_json, top_rows
+    from pstore_archiver.query import render_table
+
+    counts = top(journal_crashes(args))
+    if args.json:
+        print_json([top_json(row) for row in counts])
+    elif counts:
+        out.text(render_table(top_rows(counts), terminal_width(), TOP_COLUMNS))
+    else:
+        log.info("No kernel crashes in the journal match.")
+    return EXIT_OK if counts else EXIT_LEFT_OR_NOTHING
+
+
 VERBS = (
     Verb("run", verb_run, "Archive every record in the store", add_run_arguments),
     Verb(
@@ -648,6 +724,18 @@ VERBS = (
         verb_config,
         "Show the effective configuration and where each value comes from",
         add_config_arguments,
+    ),
+    Verb(
+        "crashes",
+        verb_crashes,
+        "List kernel crashes as the journal recorded them, this machine's or a fleet's, each once",
+        add_crashes_arguments,
+    ),
+    Verb(
+        "top",
+        verb_top,
+        "Count crashes per signature: machines, first and last crash, kernels",
+        add_crashes_arguments,
     ),
 )
 VERBS_BY_NAME = {verb.name: verb for verb in VERBS}

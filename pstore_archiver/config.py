@@ -41,7 +41,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "max_age": 0,
         "keep_newest": 5,
     },
-    "journal": {"enabled": True, "attach_text": True, "max_attach": 64 << 10},
+    "journal": {"enabled": True, "text": "redacted", "max_attach": 4 << 10},
 }
 
 
@@ -55,7 +55,7 @@ class Config(NamedTuple):
     max_age_seconds: int
     keep_newest: int
     journal_enabled: bool
-    attach_text: bool
+    journal_text: str  # "full", "redacted" or "none": the log in an entry's message
     max_attach_bytes: int
     origins: Mapping[str, str]  # "section.key" -> the file that set it
 
@@ -72,7 +72,7 @@ class Config(NamedTuple):
             },
             "journal": {
                 "enabled": self.journal_enabled,
-                "attach_text": self.attach_text,
+                "text": self.journal_text,
                 "max_attach": self.max_attach_bytes,
             },
         }
@@ -89,7 +89,7 @@ def config_from_dict(values: Mapping[str, Mapping[str, Any]], origins: Mapping[s
         max_age_seconds=values["retention"]["max_age"],
         keep_newest=values["retention"]["keep_newest"],
         journal_enabled=values["journal"]["enabled"],
-        attach_text=values["journal"]["attach_text"],
+        journal_text=values["journal"]["text"],
         max_attach_bytes=values["journal"]["max_attach"],
         origins=dict(origins),
     )

@@ -6,7 +6,7 @@ slowest import of the package, and the boot run usually has no file.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
@@ -45,8 +45,8 @@ MAX_ATTACH_BYTES = 16 << 20
 class Journal(BaseModel):
     model_config = _STRICT
     enabled: bool = True
-    attach_text: bool = True
-    max_attach: Size = Field(default=64 << 10, le=MAX_ATTACH_BYTES)
+    text: Literal["full", "redacted", "none"] = "redacted"
+    max_attach: Size = Field(default=4 << 10, le=MAX_ATTACH_BYTES)
 
 
 class ConfigModel(BaseModel):

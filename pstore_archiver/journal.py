@@ -11,6 +11,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any, Callable, TextIO
 
+from pstore_archiver.analysis import SIGNATURE_VERSION
 from pstore_archiver.strenum import StrEnum
 from pstore_archiver.terminal import escape
 
@@ -44,6 +45,10 @@ class Field(StrEnum):
     process = "PSTORE_PROCESS"
     kernel_release = "PSTORE_KERNEL_RELEASE"
     signature = "PSTORE_SIGNATURE"
+    signature_version = "PSTORE_SIGNATURE_VERSION"
+    crash_id = "PSTORE_CRASH_ID"
+    taint = "PSTORE_TAINT"
+    os_release = "PSTORE_OS_RELEASE"
     imported_from = "PSTORE_IMPORTED_FROM"
     text = "PSTORE_TEXT"
     # run summary counters
@@ -68,14 +73,14 @@ class Sink:
         stream: TextIO | None = None,
         socket_path: str | None = None,
         use_journal: bool = True,
-        attach_text: bool = True,
-        max_attach_bytes: int = 64 << 10,
+        text: str = "redacted",
+        max_attach_bytes: int = 4 << 10,
     ) -> None:
         self._sendv = sendv
         self._stream = stream or sys.stderr
         self._socket_path = socket_path
         self.use_journal = use_journal
-        self.attach_text = attach_text
+        self.text = text  # journal.text: "full", "redacted" or "none" (DESIGN §6)
         self.max_attach_bytes = max_attach_bytes
         self.sent: int = 0
 
@@ -100,6 +105,21 @@ class Sink:
                 )
         self._write_stderr(message_id, priority, message, fields)
         self.sent += 1
+
+    def attachment(self, log_tail: bytes, total_bytes: int) -> bytes | None:
+        """What an entry's message carries of its log (`PSTORE_TEXT`): the newest
+        `max_attach` bytes, redacted unless `journal.text = "full"`; None for "none".
+        `log_tail` is the newest end of a log of `total_bytes`."""
+        if self.text == "none":
+            return None
+        text = cut_to_newest(log_tail, self.max_attach_bytes, total_bytes)
+        if self.text == "redacted":
+            from pstore_archiver.redact import redact_text
+
+            text = redact_text(text.decode("utf-8", "surrogateescape")).encode(
+                "utf-8", "surrogateescape"
+            )
+        return text
 
     def _journal_sendv(self) -> SendV | None:
         # sd_journal_sendv() reports success when no journald listens (the message is
@@ -178,6 +198,10 @@ def entry_fields(
         Field.process: manifest.get("process"),
         Field.kernel_release: manifest.get("kernel_release"),
         Field.signature: manifest.get("signature"),
+        Field.signature_version: SIGNATURE_VERSION if manifest.get("signature") else None,
+        Field.crash_id: manifest.get("crash_id"),
+        Field.taint: manifest.get("tainted"),
+        Field.os_release: manifest.get("os_release"),
         Field.imported_from: manifest.get("imported_from"),
     }
     return {name: str(value) for name, value in values.items() if value is not None}

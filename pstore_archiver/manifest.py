@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from pstore_archiver.analysis import Analysis
@@ -29,10 +30,25 @@ class Origin(NamedTuple):
     boot_id: str | None
     machine_id: str | None
     hostname: str | None
+    os_release: str | None = None  # PRETTY_NAME of os-release(5) where it was archived
 
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+CRASH_ID_VERSION = b"pstore-archiver crash id 1\n"
+
+
+def crash_id(backend: str | None, records: Iterable[tuple[str, str]]) -> str:
+    """`PSTORE_CRASH_ID` (DESIGN §7): 32 hex digits from the backend and the records' names
+    and SHA-256, so the same crash has the same id however often it is sent or imported,
+    and wherever; two crashes never share records (their times differ)."""
+    digest = hashlib.sha256(CRASH_ID_VERSION)
+    digest.update(f"{backend or ''}\n".encode("utf-8", "surrogateescape"))
+    for name, sha256 in sorted(records):
+        digest.update(f"{name}\t{sha256}\n".encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()[:32]
 
 
 def build_manifest(
@@ -54,7 +70,9 @@ def build_manifest(
         "boot_id": origin.boot_id,
         "machine_id": origin.machine_id,
         "hostname": origin.hostname,
+        "os_release": origin.os_release,
         "imported_from": imported_from,
+        "crash_id": crash_id(entry.backend, [(r.name.name, r.sha256) for r in entry.records]),
         "complete": not entry.missing_parts,
         "missing_parts": list(entry.missing_parts[:MAX_LISTED_MISSING]),
         "missing_count": len(entry.missing_parts),
@@ -127,7 +145,9 @@ _OPTIONAL_TEXT = (
     "boot_id",
     "machine_id",
     "hostname",
+    "os_release",
     "imported_from",
+    "crash_id",
     "summary",
     "function",
     "process",

@@ -88,7 +88,12 @@ def dump_cell(manifest: Manifest) -> str:
 
 
 def local_time(manifest: Manifest) -> str:
-    return parse_time(str(manifest["crash_time"])).astimezone().strftime("%a %Y-%m-%d %H:%M:%S %Z")
+    return format_local(parse_time(str(manifest["crash_time"])))
+
+
+def format_local(moment: datetime) -> str:
+    """`Thu 2026-11-26 19:36:04 UTC`: a time in the local zone, as coredumpctl shows it."""
+    return moment.astimezone().strftime("%a %Y-%m-%d %H:%M:%S %Z")
 
 
 def table_rows(manifests: Sequence[Manifest]) -> list[tuple[str, ...]]:
@@ -111,10 +116,12 @@ def table_rows(manifests: Sequence[Manifest]) -> list[tuple[str, ...]]:
     ]
 
 
-def render_table(rows: Sequence[tuple[str, ...]], width: int) -> str:
+def render_table(
+    rows: Sequence[tuple[str, ...]], width: int, columns: tuple[str, ...] = COLUMNS
+) -> str:
     """Columns sized to their contents; the last column cut to the terminal width."""
-    every = [COLUMNS, *rows]
-    widths = [max(len(row[i]) for row in every) for i in range(len(COLUMNS) - 1)]
+    every = [columns, *rows]
+    widths = [max(len(row[i]) for row in every) for i in range(len(columns) - 1)]
     lines = []
     for row in every:
         head = " ".join(cell.ljust(w) for cell, w in zip(row, widths))

@@ -123,7 +123,23 @@ def read_origin(now_ns: int) -> Origin:
         boot_id=_read_id("/proc/sys/kernel/random/boot_id"),
         machine_id=_read_id("/etc/machine-id"),
         hostname=os.uname().nodename or None,
+        os_release=read_os_release(),
     )
+
+
+def read_os_release() -> str | None:
+    """PRETTY_NAME from os-release(5): /etc/os-release, else /usr/lib/os-release."""
+    for path in ("/etc/os-release", "/usr/lib/os-release"):
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                lines = f.read(64 << 10).splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            if line.startswith("PRETTY_NAME="):
+                return line.split("=", 1)[1].strip().strip("\"'") or None
+        return None
+    return None
 
 
 def _read_id(path: str) -> str | None:
@@ -588,10 +604,7 @@ class _Transaction:
                 )
                 size += written.size
                 text = tail.data()
-                if self.sink.attach_text:
-                    journal_text = journal.cut_to_newest(
-                        text, self.sink.max_attach_bytes, written.size
-                    )
+                journal_text = self.sink.attachment(text, written.size)
             elif entry.kind in ("dmesg", "console"):
                 record = entry.records[0]
                 text = record.data

@@ -157,6 +157,14 @@ def test_environment_names_the_main_file(tmp_path: Path) -> None:
         ('[retention]\nmax_age = "3 fortnights"\n', "retention.max_age: unknown time unit"),
         ("retention = 5\n", "retention: Input should be a valid dictionary"),
         ("[retention\n", "invalid TOML"),
+        (
+            '[journal]\ntext = "loud"\n',
+            "journal.text: Input should be 'full', 'redacted' or 'none' (got 'loud')",
+        ),
+        (
+            "[journal]\nattach_text = false\n",
+            "journal.attach_text: unknown key (expected one of: enabled, text, max_attach)",
+        ),
     ],
 )
 def test_errors_name_the_file_and_key(tmp_path: Path, text: str, message: str) -> None:

@@ -43,6 +43,15 @@ def entries(archive: Path) -> dict[str, set[str]]:
     return found
 
 
+def crash_ids(archive: Path) -> dict[str, str]:
+    """{entry id: its crash_id} (PSTORE_CRASH_ID)."""
+    return {
+        entry.name: json.loads((entry / "entry.json").read_text())["crash_id"]
+        for entry in archive.iterdir()
+        if not entry.name.startswith(".")
+    }
+
+
 def tree(root: Path) -> dict[str, bytes | None]:
     """Every path below root: a file's bytes, None for a directory."""
     return {
@@ -93,6 +102,8 @@ def test_import_what_the_real_systemd_pstore_252_left(
     code, report = imported(capsys, archive, str(theirs))
     assert code == 0 and report["exit_status"] == 0, report
     assert entries(archive) == run_store(tmp_path, records)  # grouped as run groups
+    # the same crash has the same id, archived by run or imported (DESIGN §7 PSTORE_CRASH_ID)
+    assert crash_ids(archive) == crash_ids(tmp_path / "run-archive")
     for record in records:  # byte-exact, with the crash time
         [copy] = archive.glob(f"*/{record.name}")
         assert copy.read_bytes() == record.data and copy.stat().st_mtime_ns == record.mtime_ns

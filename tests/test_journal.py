@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from journald import require_journald, run_with_journald, run_without_journald
 from stores import copy_fixture, seed_erst_store, write_store
 
 from pstore_archiver.journal import Field, MessageId, Sink, cut_to_newest, dump_priority
+from pstore_archiver.service import read_os_release
 
 ARCHIVER = [sys.executable, "-m", "pstore_archiver"]
 
@@ -124,6 +126,15 @@ def test_run_logs_structured_messages_to_a_real_journald(tmp_path: Path) -> None
         oops["PSTORE_SUMMARY"] == "BUG: kernel NULL pointer dereference, address: 0000000000000000"
     )
     assert oops["PSTORE_SIGNATURE"].startswith("kernel-labcrash_init-")
+    assert oops["PSTORE_SIGNATURE_VERSION"] == "1"
+    assert oops["PSTORE_TAINT"] == "OE"  # labcrash.ko: out of tree, unsigned
+    assert oops["PSTORE_OS_RELEASE"] == read_os_release()
+    manifests = [
+        json.loads((archive / e["PSTORE_ENTRY"] / "entry.json").read_text()) for e in dumps
+    ]
+    assert sorted(e["PSTORE_CRASH_ID"] for e in dumps) == sorted(m["crash_id"] for m in manifests)
+    assert len({e["PSTORE_CRASH_ID"] for e in dumps}) == 4
+    assert all(re.fullmatch(r"[0-9a-f]{32}", e["PSTORE_CRASH_ID"]) for e in dumps)
     [console] = result.query(f"MESSAGE_ID={MessageId.record_archived}")
     assert console["PRIORITY"] == "6" and console["PSTORE_KIND"] == "console"
     assert "PSTORE_TEXT" not in console
@@ -154,3 +165,59 @@ def test_without_journald_the_messages_go_to_stderr(tmp_path: Path) -> None:
         assert "MESSAGE_ID=c060af52e3f04cf3bfa23f0f29a38cb5" in result.stderr
         assert ("journal unavailable" in result.stderr) == stale
         assert list(store.iterdir()) == []
+
+
+NETWORK_LOG = (
+    b"<6>[    1.000000] e1000e 0000:00:19.0 eth0: 52:54:00:12:34:56\n"
+    b"<6>[    2.000000] nfs: server 192.168.7.20 not responding, mail root@example.com\n"
+    b"<0>[    3.000000] Kernel panic - not syncing: sysrq triggered crash\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        (
+            "redacted",
+            b"<6>[    1.000000] e1000e 0000:00:19.0 eth0: <mac>\n"
+            b"<6>[    2.000000] nfs: server <ipv4> not responding, mail <email>\n"
+            b"<0>[    3.000000] Kernel panic - not syncing: sysrq triggered crash\n",
+        ),
+        ("full", NETWORK_LOG),
+        ("none", None),
+    ],
+)
+def test_the_attached_text_is_cut_and_redacted_as_configured(
+    mode: str, expected: bytes | None
+) -> None:
+    sink = Sink(text=mode, max_attach_bytes=4096)
+    assert sink.attachment(NETWORK_LOG, len(NETWORK_LOG)) == expected
+    cut = Sink(text=mode, max_attach_bytes=80).attachment(NETWORK_LOG, len(NETWORK_LOG))
+    if expected is not None:
+        assert cut is not None and cut.startswith(b"[pstore-archiver: cut to the newest ")
+        assert cut.endswith(b"sysrq triggered crash\n")
+
+
+@pytest.mark.root
+@pytest.mark.parametrize("mode", ["redacted", "full", "none"])
+def test_journal_text_setting_against_a_real_journald(tmp_path: Path, mode: str) -> None:
+    """The archive keeps the whole log whatever leaves the machine in PSTORE_TEXT."""
+    require_journald()
+    store, archive = tmp_path / "pstore", tmp_path / "archive"
+    store.mkdir()
+    (store / "dmesg-ramoops-0").write_bytes(b"Panic#1 Part1\n" + NETWORK_LOG)
+    config = tmp_path / "pstore-archiver.toml"
+    config.write_text(f'[journal]\ntext = "{mode}"\n')
+    argv = ["--config", str(config), "--source", str(store), "--archive", str(archive), "run"]
+    result = run_with_journald([*ARCHIVER, *argv], tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    [entry] = result.query(f"MESSAGE_ID={MessageId.dump_archived}")
+    [log] = archive.glob("*/dmesg.txt")
+    assert log.read_bytes() == NETWORK_LOG
+    if mode == "none":
+        assert "PSTORE_TEXT" not in entry
+    else:
+        attached = entry["PSTORE_TEXT"].encode()
+        assert (attached == NETWORK_LOG) == (mode == "full")
+        assert (b"192.168.7.20" in attached) == (mode == "full")
+        assert (b"<ipv4>" in attached) == (mode == "redacted")

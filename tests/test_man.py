@@ -73,7 +73,7 @@ def read_page(text: str) -> dict[str, Section]:
     return sections
 
 
-OPTION = re.compile(r"(?<![\w-])(--?[a-z][a-z-]*)")
+OPTION = re.compile(r"(?<![\w-])(--?[A-Za-z][a-z-]*)")  # -n, -D, --since
 
 
 def options_in(tags: list[str]) -> set[str]:
