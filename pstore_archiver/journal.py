@@ -126,11 +126,11 @@ class Sink:
         # lost), so look for the socket first, as DESIGN §7 asks.
         if not os.path.exists(self._socket_path or JOURNAL_SOCKET):
             return None
-        from systemd import journal  # heavy import: only when journald is really there
+        send = _import_sendv()
 
         def sendv(*lines: str) -> None:
             # bytes: a file name that is not UTF-8 goes to journald as the bytes it is
-            journal.sendv(*(line.encode("utf-8", "surrogateescape") for line in lines))
+            send(*(line.encode("utf-8", "surrogateescape") for line in lines))
 
         return sendv
 
@@ -154,6 +154,17 @@ class Sink:
             self._stream.flush()
         except (BrokenPipeError, ValueError):  # stderr closed or a broken pipe: nowhere left
             pass
+
+
+def _import_sendv() -> Callable[..., None]:
+    """python-systemd's sendv, from its C module: `systemd.journal` re-exports it, but
+    importing that module also imports logging, uuid, traceback and the journal reader,
+    which is most of the boot run's start-up time (bench/RESULTS.md)."""
+    try:
+        from systemd._journal import sendv
+    except ImportError:  # pragma: no cover - a python-systemd that moved it
+        from systemd.journal import sendv
+    return sendv  # type: ignore[no-any-return]
 
 
 def dump_priority(reason: str | None) -> int:

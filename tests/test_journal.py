@@ -221,3 +221,28 @@ def test_journal_text_setting_against_a_real_journald(tmp_path: Path, mode: str)
         assert (attached == NETWORK_LOG) == (mode == "full")
         assert (b"192.168.7.20" in attached) == (mode == "full")
         assert (b"<ipv4>" in attached) == (mode == "redacted")
+
+
+BOOT_PATH_PROBE = """
+import sys
+from pstore_archiver.cli import main
+code = main(sys.argv[1:])
+print(" ".join(sorted(sys.modules)))
+sys.exit(code)
+"""
+
+
+@pytest.mark.root
+def test_the_boot_run_imports_nothing_heavy_to_talk_to_journald(tmp_path: Path) -> None:
+    """The run at boot sends through python-systemd's C module: `systemd.journal` (and
+    with it logging, uuid, traceback, the reader) and pydantic stay unimported."""
+    require_journald()
+    store, archive = tmp_path / "pstore", tmp_path / "archive"
+    copy_fixture("erst-panic", store)
+    argv = [sys.executable, "-c", BOOT_PATH_PROBE, "--source", str(store)]
+    result = run_with_journald([*argv, "--archive", str(archive), "run"], tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert len(result.query(f"MESSAGE_ID={MessageId.dump_archived}")) == 1
+    imported = set(result.stdout.split())
+    assert "systemd._journal" in imported
+    assert imported & {"systemd.journal", "logging", "pydantic", "uuid"} == set()
