@@ -333,8 +333,8 @@ def parse_since_until(value: str | None, option: str, now: datetime) -> datetime
         raise UsageError(f"{option}: {e}") from e
 
 
-def add_list_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-n", dest="last", type=int, metavar="N", help="only the newest N")
+def add_crash_filters(parser: argparse.ArgumentParser) -> None:
+    """--since, --until and --reason, as list, crashes and top take them."""
     parser.add_argument(
         "--since",
         metavar="TIME",
@@ -343,6 +343,11 @@ def add_list_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--until", metavar="TIME", help="crashes at or before TIME")
     parser.add_argument("--reason", metavar="R", help="Panic, Oops, Emergency, Shutdown, ...")
+
+
+def add_list_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-n", dest="last", type=int, metavar="N", help="only the newest N")
+    add_crash_filters(parser)
     parser.add_argument("--backend", metavar="B", help="erst, efi, efi_pstore, ramoops, ...")
     parser.add_argument("--kind", metavar="K", help="dmesg, console, pmsg, ftrace, ...")
     parser.add_argument("--json", action="store_true", help="print the manifests as a JSON array")
@@ -626,13 +631,11 @@ def add_crashes_arguments(parser: argparse.ArgumentParser) -> None:
         "--file", metavar="GLOB", help="read the journal files GLOB names (quote it)"
     )
     parser.add_argument("--json", action="store_true", help="print a JSON array")
-    parser.add_argument("--since", metavar="TIME", help="crashes at or after TIME (as list)")
-    parser.add_argument("--until", metavar="TIME", help="crashes at or before TIME")
+    add_crash_filters(parser)
     parser.add_argument(
         "--machine", metavar="M", help="only this machine: a machine id (or a prefix) or host name"
     )
     parser.add_argument("--signature", metavar="S", help="only crashes with this signature")
-    parser.add_argument("--reason", metavar="R", help="Panic, Oops, Emergency, Shutdown, ...")
 
 
 def journal_crashes(args: argparse.Namespace) -> list[Any]:

@@ -419,9 +419,10 @@ def test_sysext_contents_and_links(sysext_tree: Path) -> None:
         assert (system / unit).read_bytes() == (REPO / "units" / unit).read_bytes()
     catalog = usr / "lib/systemd/catalog/pstore-archiver.catalog"
     assert catalog.read_bytes() == (REPO / "units/pstore-archiver.catalog").read_bytes()
-    assert os.readlink(system / "sysinit.target.wants/pstore-archiver.service") == (
-        "../pstore-archiver.service"
-    )
+    for target in ("sysinit", "multi-user"):  # early merge (initrd), late merge (Flatcar < 4628)
+        assert os.readlink(system / f"{target}.target.wants/pstore-archiver.service") == (
+            "../pstore-archiver.service"
+        )
     # The timer is upheld, never the oneshot (Upholds= would restart it each time it exits).
     assert os.readlink(system / "timers.target.upholds/pstore-archiver.timer") == (
         "../pstore-archiver.timer"
