@@ -29,7 +29,8 @@ from stores import fixture_records, seed_erst_store, write_store
 import pstore_archiver
 from pstore_archiver import cli
 
-pytestmark = [pytest.mark.packaging, pytest.mark.root]
+# One xdist group: every test here uses the packages the session builds once (dist/).
+pytestmark = [pytest.mark.packaging, pytest.mark.root, pytest.mark.xdist_group("packaging")]
 
 REPO = Path(__file__).resolve().parents[1]
 BUILD = REPO / "packaging" / "build"
