@@ -30,6 +30,7 @@ import re
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -331,14 +332,14 @@ def install_test_files(tree: Path, k: Kernel) -> None:
 
 
 def deb_digest(deb: Path) -> str:
-    """The digest of a .deb's control data and files (not of its timestamps)."""
-    tree = deb.with_name(deb.name + ".unpacked")
-    shutil.rmtree(tree, ignore_errors=True)
-    sh("dpkg-deb", "-R", deb, tree)
+    """The digest of a .deb's control data and files (not of its timestamps).  Unpacked in
+    a directory of its own: another test process may be doing the same (pytest-xdist)."""
+    work = Path(tempfile.mkdtemp(prefix="deb-digest-", dir=cache_dir()))
     try:
-        return digest(tree)
+        sh("dpkg-deb", "-R", deb, work / "tree")
+        return digest(work / "tree")
     finally:
-        shutil.rmtree(tree)
+        shutil.rmtree(work)
 
 
 def make_ext4(tree: Path, image: Path, size: str = "4G") -> None:
@@ -705,7 +706,13 @@ def packages() -> Packages:
             tmp = directory.with_name(directory.name + ".tmp")
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir(parents=True)
-            env = {**os.environ, "DEB_BUILD_OPTIONS": "nocheck"}
+            # its own output directory: tests/test_packaging.py may be building into dist/
+            # at the same time (pytest-xdist)
+            env = {
+                **os.environ,
+                "DEB_BUILD_OPTIONS": "nocheck",
+                "PSTORE_ARCHIVER_DIST": str(tmp / "dist"),
+            }
             env.pop("PSTORE_ARCHIVER_VERSION", None)
             built: dict[str, Path] = {}
             for argv, names in (
