@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import qemu_lab
 
 from pstore_archiver.journal import MessageId
 
@@ -42,9 +43,11 @@ def build_guest() -> dict[str, Path]:
     """Run build-guest (see its header); it prints "name=path" lines."""
     if shutil.which(QEMU) is None:
         pytest.fail(f"{QEMU} missing: run ./scripts/setup")
+    done = qemu_lab.timed("bookworm guest (tests/qemu/build-guest)")
     result = subprocess.run(
         [str(BUILD_GUEST)], capture_output=True, text=True, timeout=1800, check=False
     )
+    done()
     assert result.returncode == 0, result.stderr
     lines = [line.split("=", 1) for line in result.stdout.splitlines() if "=" in line]
     return {name: Path(path) for name, path in lines}
@@ -104,7 +107,10 @@ class Guest:
             "-serial", f"file:{serial}",
             timeout=BOOT_TIMEOUT,
         )  # fmt: skip
-        print(f"{self.accel}: boot {step}: {time.monotonic() - start:.1f} s")
+        qemu_lab.note(
+            f"boot bookworm-{step} ({self.accel}): {time.monotonic() - start:.1f} s,"
+            f" exit {result.returncode}"
+        )
         log = serial.read_text(errors="replace").replace("\r\n", "\n")
         assert result.returncode == 0, f"{QEMU} failed: {result.stderr}\n{log[-3000:]}"
         assert f"@@ step {step}\n" in log, log[-3000:]
