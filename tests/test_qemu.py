@@ -458,15 +458,25 @@ def check_systemd_pstore_run(ours: Boot, boot: Boot) -> None:
     print(f"systemd-pstore put the {len(survey(boot))} records in {len(directories)} directories")
     assert units(boot)["pstore-archiver.service"]["LoadState"] == "masked"
     print(f"\nthe boot run on the same EFI panic ({len(survey(boot))} records), TCG, 1 vCPU:")
-    print("| unit | started (s after boot) | ran (s) | on the critical chain | boot finished |")
-    print("|---|---|---|---|---|")
+    print(
+        "| unit | started (s after boot) | ran (s) | CPU time | on the critical chain"
+        " | boot finished |"
+    )
+    print("|---|---|---|---|---|---|")
     for name, b in (("pstore-archiver.service", ours), ("systemd-pstore.service", boot)):
         props = units(b)[name]
         start = int(props["ExecMainStartTimestampMonotonic"]) / 1e6
         end = int(props["ExecMainExitTimestampMonotonic"]) / 1e6
         chain = "yes" if name.removesuffix(".service") in b["critical-chain"] else "no"
         finished = b["analyze-time"].splitlines()[0].removeprefix("Startup finished in ")
-        print(f"| {name} | {start:.1f} | {end - start:.2f} | {chain} | {finished} |")
+        # systemd logs "Consumed" for pstore-archiver; for systemd-pstore, 257 logs none
+        consumed = re.search(rf"^{name}: Consumed (.+?) CPU time", b["consumed"], re.MULTILINE)
+        assert consumed or b is boot, b["consumed"]
+        cpu = consumed.group(1) if consumed else "(not logged)"
+        print(f"| {name} | {start:.1f} | {end - start:.2f} | {cpu} | {chain} | {finished} |")
+    start_up = ours["start-up"]
+    assert len(re.findall(r"^\d+ ms: python3 -c ", start_up, re.MULTILINE)) == 2, start_up
+    print(f"after the boot, in the same guest:\n{start_up}")
 
 
 def test_flatcar_like_host_sysext_merged_late_and_early(lab: Lab, tmp_path: Path) -> None:
