@@ -197,7 +197,7 @@ def load_config(
         config = _config_or_none(values, origins, overrides)
     if config is None:
         raw, origins = merge([(str(path), read_toml(path)) for path in files])
-        values = _validate(raw, origins) if raw else DEFAULTS
+        values = _validate(raw, origins) if _sets_a_key(raw) else DEFAULTS
         cache.store(values, origins)
         config = _config_or_none(values, origins, overrides)
         assert config is not None, "validated values make a configuration"
@@ -316,6 +316,12 @@ class ValidatedCache:
 def _identity(path: Path) -> list[Any]:
     info = path.stat()
     return [str(path), info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns]
+
+
+def _sets_a_key(raw: Mapping[str, Any]) -> bool:
+    """False when the files hold only known, empty sections (the shipped file, every key
+    commented out): the defaults need no validation, and pydantic no import."""
+    return any(section not in DEFAULTS or value != {} for section, value in raw.items())
 
 
 def _validate(raw: dict[str, Any], origins: Mapping[str, str]) -> dict[str, Any]:

@@ -205,11 +205,11 @@ def test_config_verb_check_and_json(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert f"{path}: retention.bogus: unknown key" in capsys.readouterr().err
 
 
-def _pydantic_used(config: Path, cache: Path) -> bool:
+def _pydantic_used(config: Path, cache: Path, max_use: int = 1 << 30) -> bool:
     """Load the configuration in a fresh interpreter; did it import the pydantic models?"""
     code = (
         "import sys; from pathlib import Path; from pstore_archiver.config import load_config; "
-        f"c = load_config(Path({str(config)!r})); assert c.max_use_bytes == 1 << 30, c; "
+        f"c = load_config(Path({str(config)!r})); assert c.max_use_bytes == {max_use}, c; "
         "print('pstore_archiver.config_model' in sys.modules)"
     )
     env = {**os.environ, "CACHE_DIRECTORY": str(cache)}
@@ -238,6 +238,16 @@ def test_validated_configuration_is_reused_until_a_file_changes(tmp_path: Path) 
     drop_ins.mkdir()
     (drop_ins / "x.toml").write_text("[retention]\nmax_entries = 3\n")
     assert _pydantic_used(config, cache) is True  # a new drop-in: validated again
+
+
+def test_the_shipped_file_needs_no_pydantic_even_without_a_cache(tmp_path: Path) -> None:
+    """conf/pstore-archiver.toml has its section headers but every key commented out."""
+    shipped = tmp_path / "pstore-archiver.toml"
+    shipped.write_bytes((REPO / "conf" / "pstore-archiver.toml").read_bytes())
+    no_cache = tmp_path / "not-a-cache"  # CACHE_DIRECTORY names a directory that is not there
+    assert _pydantic_used(shipped, no_cache, max_use=256 << 20) is False
+    shipped.write_text(shipped.read_text() + "[bogus]\n")  # an unknown section, even empty
+    assert main(["--config", str(shipped), "config", "--check"]) == 78
 
 
 def test_a_broken_file_is_never_served_from_the_cache(tmp_path: Path) -> None:
