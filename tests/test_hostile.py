@@ -779,7 +779,7 @@ def test_bookkeeping_is_0600_and_the_archive_0700(
     assert stat.S_IMODE(archive.stat().st_mode) == 0o700
     for name in (".index.json", ".last-run.json", ".lock"):
         assert stat.S_IMODE((archive / name).stat().st_mode) == 0o600, name
-    shared = tmp_path / "shared"
+    shared = tmp_path / "someone-elses-directory"
     shared.mkdir(mode=0o755)
     (shared / "someone-elses-file").write_text("x")  # not an archive: its mode stays
     write_store(store, [OK])
