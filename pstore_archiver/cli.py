@@ -322,6 +322,17 @@ def open_archive(args: argparse.Namespace) -> tuple[Any, Any]:
     return config, Archive(config.archive_path)
 
 
+def crash_window(args: argparse.Namespace) -> tuple[datetime | None, datetime | None]:
+    """--since and --until (add_crash_filters) as times; a window that ends before it
+    starts is a usage error."""
+    now = datetime.now(timezone.utc)
+    since = parse_since_until(args.since, "--since", now)
+    until = parse_since_until(args.until, "--until", now)
+    if since and until and since > until:
+        raise UsageError(f"--since {args.since!r} is after --until {args.until!r}")
+    return since, until
+
+
 def parse_since_until(value: str | None, option: str, now: datetime) -> datetime | None:
     from pstore_archiver.timespec import parse_time_spec
 
@@ -358,17 +369,15 @@ def verb_list(args: argparse.Namespace) -> int:
 
     if args.last is not None and args.last < 0:
         raise UsageError(f"-n {args.last}: expected a number of entries, 0 or more")
-    now = datetime.now(timezone.utc)
+    since, until = crash_window(args)
     filters = Filters(
-        since=parse_since_until(args.since, "--since", now),
-        until=parse_since_until(args.until, "--until", now),
+        since=since,
+        until=until,
         reason=args.reason,
         backend=args.backend,
         kind=args.kind,
         last=args.last,
     )
-    if filters.since and filters.until and filters.since > filters.until:
-        raise UsageError(f"--since {args.since!r} is after --until {args.until!r}")
     _, archive = open_archive(args)
     manifests = select([e.manifest for e in archive.entries()], filters)
     report_damaged(archive)
@@ -643,16 +652,14 @@ def journal_crashes(args: argparse.Namespace) -> list[Any]:
     from pstore_archiver.crashes import Filters, crash_from_fields, select, unique
     from pstore_archiver.journal_reader import read_dump_announcements
 
-    now = datetime.now(timezone.utc)
+    since, until = crash_window(args)
     filters = Filters(
-        since=parse_since_until(args.since, "--since", now),
-        until=parse_since_until(args.until, "--until", now),
+        since=since,
+        until=until,
         machine=args.machine,
         signature=args.signature,
         reason=args.reason,
     )
-    if filters.since and filters.until and filters.since > filters.until:
-        raise UsageError(f"--since {args.since!r} is after --until {args.until!r}")
     announced = read_dump_announcements(args.directory, args.file)
     return select(unique(crash_from_fields(fields) for fields in announced), filters)
 
