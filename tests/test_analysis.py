@@ -7,7 +7,6 @@ The real logs are the captures in `tests/data/real/`, reassembled here on their 
 
 from __future__ import annotations
 
-import ast
 import re
 import time
 from collections.abc import Callable
@@ -17,7 +16,6 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from pstore_archiver import analysis
 from pstore_archiver.analysis import Analysis, analyze_log, strip_prefix
 
 REAL = Path(__file__).resolve().parent / "data" / "real"
@@ -591,18 +589,3 @@ def test_a_few_megabytes_in_linear_time(shape: str) -> None:
     started = time.perf_counter()
     check_invariants(analyze_log(text))
     assert time.perf_counter() - started < 8  # about 1 s here; a quadratic step takes hours
-
-
-IMPURE = {"os", "pathlib", "time", "pydantic", "systemd", "io", "subprocess", "pstore_archiver"}
-
-
-def test_analysis_is_pure() -> None:
-    tree = ast.parse(Path(analysis.__file__).read_text(encoding="utf-8"))
-    imported = {
-        part
-        for node in ast.walk(tree)
-        if isinstance(node, (ast.Import, ast.ImportFrom))
-        for name in [getattr(node, "module", None) or "", *(alias.name for alias in node.names)]
-        for part in name.split(".")
-    }
-    assert not imported & IMPURE, sorted(imported & IMPURE)
