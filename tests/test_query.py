@@ -407,12 +407,18 @@ def test_parse_time_spec_rejects(text: str) -> None:
         parse_time_spec(text, NOW)
 
 
-@pytest.mark.parametrize("verb", ["run", "list", "info", "dump", "status", "vacuum", "config"])
+@pytest.mark.parametrize(
+    "verb",
+    ["run", "import", "list", "info", "dump", "status", "vacuum", "config", "crashes", "top"],
+)
 def test_every_verb_has_help(verb: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as done:
         main([verb, "--help"])
     assert done.value.code == 0
-    assert len(capsys.readouterr().out.splitlines()) > 3
+    out = capsys.readouterr().out
+    usage, description, *_ = out.split("\n\n")
+    assert usage.startswith(f"usage: pstore-archiver {verb} [-h]")
+    assert description and not description.startswith(("options:", "optional arguments:"))
 
 
 def test_dump_on_an_empty_archive(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
