@@ -55,9 +55,10 @@ def outside_uses(tree: ast.Module) -> set[str]:
     and names it imports (`pstore_archiver.units`, `os`), the attributes it takes of
     imported modules (`os.strerror`), impure built-ins (`open()`), clock reads (`.now()`)
     and `astimezone()` without a zone."""
-    modules = imported_modules(tree)
+    nodes = runtime_nodes(tree)
+    modules = imported_modules(nodes)
     uses = set(modules.values())
-    for node in ast.walk(tree):
+    for node in nodes:
         if isinstance(node, ast.ImportFrom):
             uses.update(f"{node.module}.{alias.name}" for alias in node.names)
         elif isinstance(node, ast.Name) and node.id in IMPURE_BUILTINS:
@@ -69,11 +70,23 @@ def outside_uses(tree: ast.Module) -> set[str]:
     return {use for use in uses if use.split(".")[0] not in PURE_STDLIB}
 
 
-def imported_modules(tree: ast.Module) -> dict[str, str]:
+def runtime_nodes(tree: ast.Module) -> list[ast.AST]:
+    """Every node but those under `if TYPE_CHECKING:`, which never run."""
+    typing_only = {
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and ast.unparse(node.test).endswith("TYPE_CHECKING")
+        for statement in node.body
+        for inner in ast.walk(statement)
+    }
+    return [node for node in ast.walk(tree) if id(node) not in typing_only]
+
+
+def imported_modules(nodes: list[ast.AST]) -> dict[str, str]:
     """The names `import` statements bind, and the module each stands for."""
     return {
         alias.asname or alias.name.split(".")[0]: alias.name
-        for node in ast.walk(tree)
+        for node in nodes
         if isinstance(node, ast.Import)
         for alias in node.names
     }
@@ -147,6 +160,7 @@ def test_the_check_lets_pure_code_through() -> None:
         "import re\nfrom datetime import timezone\nfrom pstore_archiver.units import parse_size\n"
         "from pstore_archiver import times\nre.compile('x').sub('', 'y')\n"
         "def f(moment):\n    return moment.astimezone(timezone.utc)\n"
+        "if typing.TYPE_CHECKING:\n    from pathlib import Path\n"  # types only
     )
     uses = outside_uses(ast.parse(source))
     assert [use for use in uses if not allowed(use, frozenset())] == []
