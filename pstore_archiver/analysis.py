@@ -384,7 +384,6 @@ def _normalise(summary: str) -> str:
 # without knowing it. 2: a panic without a function is named after its message.
 SIGNATURE_VERSION = "2"
 _PANIC_NAME_CHARS = 40  # as ChromeOS's crash reporter bounds the name (other-tools.md)
-_NOT_A_LETTER = re.compile(r"[^a-z]+")
 
 
 def _signature(summary: str, function: str | None, call_trace: tuple[str, ...]) -> str:
@@ -410,7 +409,8 @@ def _panic_name(summary: str) -> str | None:
     varies."""
     if not summary.startswith(_PANIC):
         return None
-    words = _NOT_A_LETTER.sub("_", _normalise(summary[len(_PANIC) :]).lower()).strip("_")
+    message = _normalise(summary[len(_PANIC) :]).lower()
+    words = "_".join("".join(c if "a" <= c <= "z" else " " for c in message).split())
     if len(words) > _PANIC_NAME_CHARS:
         cut = words[: _PANIC_NAME_CHARS + 1]
         words = cut.rpartition("_")[0] or cut[:_PANIC_NAME_CHARS]
