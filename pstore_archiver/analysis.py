@@ -29,10 +29,12 @@ from its register dump before its first call trace (``RIP:``, ``EIP:``, ``IP:``,
 ``pc :``, ``PC is at``, ``NIP``), else from the first frame of that call trace that is
 not printing the report or waiting (``dump_stack_lvl``, ``panic``, ``schedule``, ...).
 A panic printed without a stack (the usual case after an earlier oops: its taint stops
-``panic()`` from dumping one) has none of them. Kernel release, taint and hardware come
-from the event's ``CPU: ... Comm:`` and ``Hardware name:`` lines, else from the last ones
-before it in the same boot (taint flags only accumulate, so that is a lower bound); the
-release else from ``Linux version``, the hardware else from a line after the event.
+``panic()`` from dumping one) has none of them, and its signature is named after its
+message (``kernel-panic-sysrq_triggered_crash-<hash>``). Kernel release, taint and
+hardware come from the event's ``CPU: ... Comm:`` and ``Hardware name:`` lines, else from
+the last ones before it in the same boot (taint flags only accumulate, so that is a lower
+bound); the release else from ``Linux version``, the hardware else from a line after the
+event.
 
 One regular expression pass finds every line of interest; the rest works on that list
 and on the one call trace, so the time is linear in the size of the text.
@@ -167,7 +169,7 @@ class Analysis(NamedTuple):
     tainted: str | None  # taint flags such as "OE"; None when `Not tainted` or unknown
     hardware: str | None  # `Hardware name:`
     call_trace: tuple[str, ...]  # function names, top first, without `?` entries
-    signature: str | None  # `kernel-<function or unknown>-<8 hex>`; None without summary
+    signature: str | None  # `kernel-<name>-<8 hex>` (see `_signature`); None without summary
 
 
 class _Line(NamedTuple):
@@ -377,19 +379,39 @@ def _normalise(summary: str) -> str:
     return " ".join(_VOLATILE.sub(" ", summary).split())
 
 
-# PSTORE_SIGNATURE_VERSION (DESIGN §7): raised whenever `_signature` changes what it hashes,
-# so that fleet tools never count one bug under two signatures without knowing it.
-SIGNATURE_VERSION = "1"
+# PSTORE_SIGNATURE_VERSION (DESIGN §7): raised whenever `_signature` changes what it hashes
+# or how it names a crash, so that fleet tools never count one bug under two signatures
+# without knowing it. 2: a panic without a function is named after its message.
+SIGNATURE_VERSION = "2"
+_PANIC_NAME_CHARS = 40  # as ChromeOS's crash reporter bounds the name (other-tools.md)
 
 
 def _signature(summary: str, function: str | None, call_trace: tuple[str, ...]) -> str:
-    """`kernel-<function>-<hash>`: the same for one bug across boots, builds and machines.
+    """`kernel-<name>-<hash>`: the same for one bug across boots, builds and machines.
 
-    The hash is the first 8 hex digits of SHA-256 over the summary without numbers,
-    addresses and offsets, then the first five call-trace functions that are not report
-    printing or waiting, all without compiler suffixes, one per line.
+    The name is the function without compiler suffixes; for a panic without one (as after
+    an oops) `panic-` and its message in lower-case words (`panic-sysrq_triggered_crash`),
+    at most 40 characters, cut at a word; else `unknown`. The hash is the first 8 hex
+    digits of SHA-256 over the summary without numbers, addresses and offsets, then the
+    first five call-trace functions that are not report printing or waiting, all without
+    compiler suffixes, one per line.
     """
     names = [name for name in map(_base_name, call_trace) if name not in _BORING]
     material = "\n".join([_normalise(summary), *names[:_SIGNATURE_FRAMES]])
     digest = hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()[:8]
-    return f"kernel-{_base_name(function) if function else 'unknown'}-{digest}"
+    name = _base_name(function) if function else _panic_name(summary) or "unknown"
+    return f"kernel-{name}-{digest}"
+
+
+def _panic_name(summary: str) -> str | None:
+    """`Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)` ->
+    `panic-vfs_unable_to_mount_root_fs_on_unknown`: the words of the message, without what
+    varies."""
+    if not summary.startswith(_PANIC):
+        return None
+    message = _normalise(summary[len(_PANIC) :]).lower()
+    words = "_".join("".join(c if "a" <= c <= "z" else " " for c in message).split())
+    if len(words) > _PANIC_NAME_CHARS:
+        cut = words[: _PANIC_NAME_CHARS + 1]
+        words = cut.rpartition("_")[0] or cut[:_PANIC_NAME_CHARS]
+    return f"panic-{words}" if words else None

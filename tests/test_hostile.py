@@ -195,10 +195,18 @@ def test_names_that_are_not_the_programs_own_are_left_alone(
     assert f"removed {ours}" in done.err
 
 
-@pytest.mark.parametrize(
-    "how",
-    ["empty-source", "empty-archive", "equal", "archive-inside", "source-inside", "via-symlink"],
-)
+# What the error says for each case of the test below.
+PATH_ERRORS = {
+    "empty-source": "source.path is empty",
+    "empty-archive": "archive.path is empty",
+    "equal": "are the same directory",
+    "archive-inside": "is inside source.path",
+    "source-inside": "is inside archive.path",
+    "via-symlink": "is inside source.path",
+}
+
+
+@pytest.mark.parametrize("how", list(PATH_ERRORS))
 @pytest.mark.parametrize("where", ["command line", "file", "environment"])
 def test_empty_equal_or_nested_paths_are_configuration_errors(
     capsys: pytest.CaptureFixture[str],
@@ -235,7 +243,7 @@ def test_empty_equal_or_nested_paths_are_configuration_errors(
     for verb in (["config", "--check"], ["run"], ["status"], ["list"]):
         done = pa(capsys, *argv, *verb)
         assert done.code == 78, (verb, done.err)
-        assert "source.path" in done.err or "archive.path" in done.err
+        assert PATH_ERRORS[how] in done.err, (verb, done.err)
     assert sorted(os.listdir(store)) == before
     assert not (tmp_path / "a").exists()
 
@@ -392,18 +400,20 @@ def test_a_damaged_entry_is_reported_and_skipped(
     else:
         data = DAMAGE[damage] or b""
     (archive / entry / "entry.json").write_bytes(data)  # replaced by hand: the index notices
-    for argv in (
-        ["list"],
-        ["list", "--json"],
-        ["info"],
-        ["info", entry],
-        ["dump", entry],
-        ["status"],
-        ["status", "--json"],
-        ["vacuum", "--max-entries", "1", "--keep-newest", "0"],
+    # The only entry is damaged: nothing to list or show (1), nothing to remove (0); what
+    # status exits with depends on this host's pstore backend.
+    for argv, code in (
+        (["list"], 1),
+        (["list", "--json"], 1),
+        (["info"], 1),
+        (["info", entry], 1),
+        (["dump", entry], 1),
+        (["status"], None),
+        (["status", "--json"], None),
+        (["vacuum", "--max-entries", "1", "--keep-newest", "0"], 0),
     ):
         done = pa(capsys, "--archive", str(archive), *argv)
-        assert done.code in (0, 1), (argv, done.err)
+        assert done.code in ((0, 1) if code is None else (code,)), (argv, done.err)
         if argv[0] in ("list", "vacuum", "info", "dump"):
             assert entry in done.err and "damaged" in done.err, (argv, done.err)
     status = json.loads(pa(capsys, "--archive", str(archive), "status", "--json").out)
