@@ -123,3 +123,23 @@ def lay_out(build: DebianBuild) -> None:
         run_command(cmd, timeout=60, error=DebianError)
     except CommandError as exc:
         raise DebianError(f"laying out the .deb over {DIST_PACKAGES} failed: {exc}") from exc
+    check_layout()
+
+
+WHERE_FROM = (
+    "import pstore_archiver, systemd; print(pstore_archiver.__file__); print(systemd.__file__)"
+)
+
+
+def check_layout() -> None:
+    """The system's python3 imports pstore_archiver and python-systemd from dist-packages:
+    the .deb's files and the distribution's python3-systemd, nothing else."""
+    done = subprocess.run(
+        [str(SYSTEM_PYTHON), "-c", WHERE_FROM], capture_output=True, text=True, check=False
+    )
+    found = [Path(line).parent.parent for line in done.stdout.split()]
+    if done.returncode != 0 or found != [DIST_PACKAGES, DIST_PACKAGES]:
+        raise DebianError(
+            f"{SYSTEM_PYTHON} imports pstore_archiver and systemd from {done.stdout.split()}, "
+            f"not both from {DIST_PACKAGES}: {done.stderr[-500:]}"
+        )
