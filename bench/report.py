@@ -313,7 +313,7 @@ def render_mix(results: Results, mix: Mix, sizes: Mapping[int, Mapping[Tool, Ser
         "ratio (median)",
     ]  # fmt: skip
     out = [
-        f"## Scale: `run` on a {mix.title} of n records",
+        f"## Scale: `run` on n records, {mix.title}",
         "",
         f"{mix.description}; dump parts ~1.8 KB of the real EFI capture.",
         "*ms/record = (median - the empty-store run's min) / n.",

@@ -1,6 +1,6 @@
 """Benchmark pstore-archiver against systemd-pstore and the interpreter's own start-up.
 
-    bench/run            # about 5 minutes on 2 cores
+    bench/run            # about 5-6 minutes on 2 cores
     bench/run --quick    # sizes up to 1,000, fewer repetitions
     bench/run --smoke    # one repetition of tiny stores, results to a temporary directory (CI)
 

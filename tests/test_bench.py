@@ -177,7 +177,11 @@ def test_the_report_and_its_json_show_every_part_measured() -> None:
     results.scale[Mix.ERST_THREE_PART] = {5_100: scale_group(2.0, 3.0)}
     results.scale_entries[Mix.ERST_THREE_PART] = {5_100: 1_700}
     text = report.render(results)
-    for heading in ("## Boot path", "## Scale: `run` on a ERST store", "## Targets"):
+    for heading in (
+        "## Boot path",
+        "## Scale: `run` on n records, ERST store of three-part dumps",
+        "## Targets",
+    ):
         assert heading in text
     readme = report.readme_table(results)
     assert any("5,100 records, ERST store of three-part dumps (1,700 entries)" in r for r in readme)
