@@ -113,6 +113,9 @@ def test_peak_rss_must_stay_under_30_mib() -> None:
     assert verdicts(results)["rss"] is True
     results.boot[BootStore.REAL_EFI][Tool.ARCHIVER].rss_kib.append(30 * 1024)
     assert verdicts(results)["rss"] is False
+    results = make_results()
+    results.boot[BootStore.EMPTY][Tool.DEBIAN] = series("debian", 50, rss_mib=31)
+    assert verdicts(results)["rss"] is False
 
 
 def test_the_debian_build_is_held_to_its_own_floor() -> None:
