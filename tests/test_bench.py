@@ -114,7 +114,8 @@ def test_peak_rss_must_stay_under_30_mib() -> None:
     results.boot[BootStore.REAL_EFI][Tool.ARCHIVER].rss_kib.append(30 * 1024)
     assert verdicts(results)["rss"] is False
     results = make_results()
-    results.boot[BootStore.EMPTY][Tool.DEBIAN] = series("debian", 50, rss_mib=31)
+    empty = results.boot[BootStore.EMPTY]
+    empty[Tool.DEBIAN], empty[Tool.DEBIAN_FLOOR] = series("deb", 50, rss_mib=31), series("f", 20)
     assert verdicts(results)["rss"] is False
 
 
