@@ -37,6 +37,7 @@ LONG_TESTS = {  # test functions, or modules whose tests form one xdist group
     "test_packaging.py": 150,  # the packages are built once, for all of them
     "test_efi_late_records": 120,
     "test_the_systemd_unit_archives_a_real_kernel_panic_at_boot": 60,
+    "test_smoke_run_of_the_real_bench": 30,  # more when the wheel's venv is built first
 }
 
 
