@@ -267,8 +267,8 @@ def _print_run_report(report: Any) -> None:
     for name in report.already_archived:
         out.text(escape(f"already archived: {name}"))
     for left in report.left:
-        blamed = f" (entry {left['entry']})" if left.get("entry") else ""
-        out.text(escape(f"left in {report.source}: {left['name']}: {left['reason']}{blamed}"))
+        blamed = f" (entry {left.entry})" if left.entry else ""
+        out.text(escape(f"left in {report.source}: {left.name}: {left.reason}{blamed}"))
     for ignored in report.ignored:
         out.text(escape(f"not a record, left alone: {ignored['name']}: {ignored['reason']}"))
     for removal in report.removals:
@@ -507,11 +507,10 @@ def verb_status(args: argparse.Namespace) -> int:
     config, archive = open_archive(args)
     status = read_status(config, archive)
     if args.json:
-        print_json(status)
+        print_json(status.to_json())
     else:
         out.text(render_status(status))
-    healthy = status["backend"] is not None and not status["store"]["records"]
-    return EXIT_OK if healthy else EXIT_LEFT_OR_NOTHING
+    return EXIT_OK if status.healthy else EXIT_LEFT_OR_NOTHING
 
 
 def add_vacuum_arguments(parser: argparse.ArgumentParser) -> None:

@@ -67,6 +67,14 @@ class RunOptions(NamedTuple):
     unlink: bool = True  # `import`: --remove
 
 
+class LeftRecord(NamedTuple):
+    """A record left in the store, why, and the entry it belongs to if one was made."""
+
+    name: str
+    reason: str
+    entry: str | None = None
+
+
 class RunReport:
     """What a run did; `--json` prints it, the exit status is derived from it."""
 
@@ -81,7 +89,7 @@ class RunReport:
         self.archived: list[str] = []
         self.unlinked: list[str] = []
         self.already_archived: list[str] = []
-        self.left: list[dict[str, Any]] = []
+        self.left: list[LeftRecord] = []
         self.ignored: list[dict[str, str]] = []
         self.removed: list[str] = []
         self.removals: list[dict[str, Any]] = []
@@ -100,7 +108,7 @@ class RunReport:
             "records_archived": self.archived,
             "records_unlinked": self.unlinked,
             "records_already_archived": self.already_archived,
-            "records_left": self.left,
+            "records_left": [left._asdict() for left in self.left],
             "records_ignored": self.ignored,
             "entries_removed": self.removed,
             "removals": self.removals,
@@ -111,7 +119,7 @@ class RunReport:
         }
 
     def leave(self, name: str, reason: str, entry: str | None = None) -> None:
-        self.left.append({"name": name, "reason": reason, "entry": entry})
+        self.left.append(LeftRecord(name, reason, entry))
 
 
 def read_origin(now_ns: int) -> Origin:
