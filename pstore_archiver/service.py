@@ -246,13 +246,9 @@ def _transact(
 
 
 def limits_of(config: Config) -> Limits:
-    return Limits(
-        max_entries=config.max_entries,
-        max_use_bytes=config.max_use_bytes,
-        keep_free_bytes=config.keep_free_bytes,
-        max_age_seconds=config.max_age_seconds,
-        keep_newest=config.keep_newest,
-    )
+    """The [retention] settings: Limits' fields are their Config attributes (a test
+    holds the two to config.SETTINGS)."""
+    return Limits(*(getattr(config, field) for field in Limits._fields))
 
 
 def free_bytes(path: Path) -> int:
