@@ -78,7 +78,9 @@ def test_manifest_has_every_schema_key(dirs: tuple[Path, Path]) -> None:
     document = manifest(archive, entry)
     golden = json.loads(GOLDEN_MANIFEST.read_bytes())  # tests/test_manifest.py pins it whole
     assert list(document) == list(golden)  # every key of schema 1, in its order
-    [record] = document["records"]
+    records = document["records"]
+    assert isinstance(records, list)
+    [record] = records
     assert list(record) == list(golden["records"][0])
     assert record["mtime"] == "2026-11-26T19:42:31.477213Z"  # ramoops keeps microseconds
 
