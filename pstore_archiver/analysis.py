@@ -194,6 +194,21 @@ class _Frame(NamedTuple):
     module: str | None
 
 
+# How much of the newest end of a log the crash analysis reads: the crash that ended it is
+# at the end (kernel-pstore-format.md §2.3); a whole printk ring is 128 KiB-32 MiB.
+ANALYSIS_BYTES = 1 << 20
+# The records whose text is the kernel's log: a dump (reassembled) and the console.
+KERNEL_LOG_KINDS = ("dmesg", "console")
+
+
+def analyze_entry(kind: str, text: bytes | None) -> Analysis | None:
+    """The crash analysis of an entry's text (the newest ANALYSIS_BYTES of it), or None
+    when the entry is not a kernel log."""
+    if kind not in KERNEL_LOG_KINDS or text is None:
+        return None
+    return analyze_log(text[-ANALYSIS_BYTES:].decode("utf-8", errors="replace"))
+
+
 def strip_prefix(line: str) -> str:
     """Remove the `<N>`, `[  123.456789]` and `[  T123]` prefix and the space after it."""
     prefix = _PREFIX_RE.match(line)

@@ -35,7 +35,7 @@ from pstore_archiver.errors import (
     LockHeld,
     describe_os_error,
 )
-from pstore_archiver.manifest import MANIFEST_NAME, check_manifest
+from pstore_archiver.manifest import DMESG_NAME, MANIFEST_NAME, Manifest, ManifestError
 
 LOCK_NAME = ".lock"
 INDEX_NAME = ".index.json"
@@ -83,13 +83,13 @@ class FileKey(NamedTuple):
 class StoredEntry(NamedTuple):
     """An archived entry as the index knows it: its manifest and its size on disk."""
 
-    manifest: dict[str, Any]
+    manifest: Manifest
     size_bytes: int
     key: FileKey | None = None
 
     @property
     def entry_id(self) -> str:
-        return str(self.manifest["id"])
+        return self.manifest.entry_id
 
 
 class Damaged(NamedTuple):
@@ -177,14 +177,11 @@ def fsync_dir(dir_fd: int) -> None:
             raise
 
 
-def _entry_order(entry: StoredEntry) -> tuple[str, int, str]:
-    """Crash time, then the dump count (Oops#1 before Panic#2 of the same second)."""
-    count = entry.manifest.get("count")
-    return (
-        str(entry.manifest.get("crash_time")),
-        count if isinstance(count, int) else 0,
-        entry.entry_id,
-    )
+def _entry_order(entry: StoredEntry) -> tuple[int, int, str]:
+    """Crash time (to the microsecond, as written), then the dump count (Oops#1 before
+    Panic#2 of the same second)."""
+    manifest = entry.manifest
+    return (manifest.crash_time_ns // 1000, manifest.oopscount or 0, entry.entry_id)
 
 
 class Staging:
@@ -485,6 +482,42 @@ class Archive:
             raise ValueError("too large for a manifest")
         return json.loads(data), FileKey.of(info)
 
+    def read_log(self, entry_id: str) -> Iterator[bytes]:
+        """An entry's text, in pieces (a huge entry is never held whole): the reassembled
+        log of a dump, or the records of any other entry (one, as a rule).  Raises
+        ArchiveUnreadable naming the file that cannot be read."""
+        folder = os.path.join(self.path, entry_id)
+        for name in self._log_files(entry_id):
+            try:
+                dir_fd = os.open(folder, _DIR_FLAGS | os.O_NOFOLLOW)
+                try:
+                    yield from read_chunks(dir_fd, name)
+                finally:
+                    os.close(dir_fd)
+            except OSError as e:
+                problem = f"{folder}/{name}: cannot read: {describe_os_error(e)}"
+                raise ArchiveUnreadable(problem) from e
+
+    def read_log_tail(self, entry_id: str, max_bytes: int) -> bytes:
+        """The newest `max_bytes` of an entry's text."""
+        tail = b""
+        for chunk in self.read_log(entry_id):
+            tail = (tail + chunk)[-max_bytes:]
+        return tail
+
+    def _log_files(self, entry_id: str) -> list[str]:
+        if os.path.lexists(os.path.join(self.path, entry_id, DMESG_NAME)):
+            return [DMESG_NAME]
+        where = os.path.join(self.path, entry_id, MANIFEST_NAME)
+        try:
+            raw, _ = self.read_manifest(entry_id)
+            return [record.name for record in Manifest.from_json(raw, where, entry_id).records]
+        except OSError as e:
+            raise ArchiveUnreadable(f"{where}: cannot read: {describe_os_error(e)}") from e
+        except (ValueError, RecursionError) as e:  # ManifestError names the file
+            problem = str(e) if isinstance(e, ManifestError) else f"{where}: {e}"
+            raise ArchiveUnreadable(problem) from e
+
     def entries(self) -> list[StoredEntry]:
         """Every sound entry, oldest first, from `.index.json` where the manifest file is
         the one the index read; the others are read from their manifests (the truth) and
@@ -528,15 +561,16 @@ class Archive:
             return Damaged(entry_id, f"{MANIFEST_NAME}: cannot read: {describe_os_error(e)}")
         except (ValueError, RecursionError) as e:
             return Damaged(entry_id, f"{MANIFEST_NAME}: not a JSON document ({e})")
-        problem = check_manifest(manifest, entry_id)
-        if problem is not None:
-            return Damaged(entry_id, problem, key)
+        try:
+            sound = Manifest.from_json(manifest, MANIFEST_NAME, entry_id)
+        except ManifestError as e:
+            return Damaged(entry_id, str(e), key)
         try:
             with os.scandir(os.path.join(self.path, entry_id)) as files:
                 size = sum(f.stat(follow_symlinks=False).st_size for f in files)
         except OSError as e:
             return Damaged(entry_id, f"cannot list: {describe_os_error(e)}", key)
-        return StoredEntry(manifest, size, key)
+        return StoredEntry(sound, size, key)
 
     def _read_index(self) -> dict[str, StoredEntry | Damaged]:
         if self._index is not None:  # a run asks twice (known records, then retention)
@@ -551,8 +585,10 @@ class Archive:
                 key = FileKey(*item["key"])
                 if "damaged" in item:
                     index[entry_id] = Damaged(entry_id, str(item["damaged"]), key)
-                elif check_manifest(item["manifest"], entry_id) is None:
-                    index[entry_id] = StoredEntry(item["manifest"], int(item["size"]), key)
+                else:
+                    with contextlib.suppress(ManifestError):  # read again from the entry
+                        manifest = Manifest.from_json(item["manifest"], INDEX_NAME, entry_id)
+                        index[entry_id] = StoredEntry(manifest, int(item["size"]), key)
             self._index = index
         except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
             return {}  # a cache: rebuilt from the manifests
@@ -567,7 +603,7 @@ class Archive:
                 items[entry_id] = {"damaged": entry.reason, "key": list(entry.key)}
             else:
                 items[entry_id] = {
-                    "manifest": entry.manifest,
+                    "manifest": entry.manifest.to_json(),
                     "size": entry.size_bytes,
                     "key": list(entry.key),
                 }
@@ -625,9 +661,10 @@ class Archive:
         record that comes back.  Never evidence on its own (see `holds_copy`)."""
         known = {}
         for manifest in (entry.manifest for entry in self.entries()):
-            for record in manifest["records"]:
-                key = (str(record["name"]), str(record["sha256"]))
-                known[key] = KnownRecord(str(manifest["id"]), manifest.get("boot_id"))
+            for record in manifest.records:
+                known[(record.name, record.sha256)] = KnownRecord(
+                    manifest.entry_id, manifest.boot_id
+                )
         return known
 
     def holds_copy(self, entry_id: str, name: str, size: int, sha256: str) -> str | None:
@@ -640,13 +677,12 @@ class Archive:
             manifest, _ = self.read_manifest(entry_id)
         except (OSError, ValueError, RecursionError) as e:
             return f"{where}: no readable {MANIFEST_NAME} ({e})"
-        problem = check_manifest(manifest, entry_id)
-        if problem is not None:
-            return f"{where}: {problem}"
+        try:
+            sound = Manifest.from_json(manifest, MANIFEST_NAME, entry_id)
+        except ManifestError as e:
+            return f"{where}: {e}"
         listed = [
-            r
-            for r in manifest["records"]
-            if r["name"] == name and r["size"] == size and r["sha256"] == sha256
+            r for r in sound.records if r.name == name and r.size == size and r.sha256 == sha256
         ]
         if not listed:
             return f"{where}: {MANIFEST_NAME} does not list {name} with these bytes"

@@ -9,7 +9,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
@@ -267,8 +267,8 @@ def _print_run_report(report: Any) -> None:
     for name in report.already_archived:
         out.text(escape(f"already archived: {name}"))
     for left in report.left:
-        blamed = f" (entry {left['entry']})" if left.get("entry") else ""
-        out.text(escape(f"left in {report.source}: {left['name']}: {left['reason']}{blamed}"))
+        blamed = f" (entry {left.entry})" if left.entry else ""
+        out.text(escape(f"left in {report.source}: {left.name}: {left.reason}{blamed}"))
     for ignored in report.ignored:
         out.text(escape(f"not a record, left alone: {ignored['name']}: {ignored['reason']}"))
     for removal in report.removals:
@@ -345,7 +345,7 @@ def parse_since_until(value: str | None, option: str, now: datetime) -> datetime
 
 
 def add_crash_filters(parser: argparse.ArgumentParser) -> None:
-    """--since, --until and --reason, as list, crashes and top take them."""
+    """--since, --until, --reason and --backend, as list, crashes and top take them."""
     parser.add_argument(
         "--since",
         metavar="TIME",
@@ -354,12 +354,17 @@ def add_crash_filters(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--until", metavar="TIME", help="crashes at or before TIME")
     parser.add_argument("--reason", metavar="R", help="Panic, Oops, Emergency, Shutdown, ...")
+    parser.add_argument(
+        "--backend",
+        metavar="B",
+        help="erst, efi, ramoops, pstore_blk, ... (efi also finds efi_pstore, "
+        "pstore_blk also pstore-blk)",
+    )
 
 
 def add_list_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-n", dest="last", type=int, metavar="N", help="only the newest N")
     add_crash_filters(parser)
-    parser.add_argument("--backend", metavar="B", help="erst, efi, efi_pstore, ramoops, ...")
     parser.add_argument("--kind", metavar="K", help="dmesg, console, pmsg, ftrace, ...")
     parser.add_argument("--json", action="store_true", help="print the manifests as a JSON array")
 
@@ -382,7 +387,7 @@ def verb_list(args: argparse.Namespace) -> int:
     manifests = select([e.manifest for e in archive.entries()], filters)
     report_damaged(archive)
     if args.json:
-        print_json(manifests)
+        print_json([manifest.to_json() for manifest in manifests])
     elif manifests:
         out.text(render_table(table_rows(manifests), terminal_width()))
     else:
@@ -419,79 +424,30 @@ def add_info_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def entry_files(archive: Any, manifest: dict[str, Any]) -> list[str]:
-    """The files whose bytes make an entry's text: the reassembled log of a dump, or the
-    records (one, for other records)."""
-    from pstore_archiver.manifest import DMESG_NAME
-
-    folder = archive.path / manifest["id"]
-    if os.path.lexists(folder / DMESG_NAME):
-        return [DMESG_NAME]
-    return [r["name"] for r in manifest["records"]]
-
-
-def entry_chunks(archive: Any, manifest: dict[str, Any]) -> Iterator[bytes]:
-    """An entry's text (`entry_files`), in pieces: a huge entry is never held whole."""
-    from pstore_archiver.archive import read_chunks
-
-    folder = str(archive.path / manifest["id"])
-    for name in entry_files(archive, manifest):
-        try:
-            dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-            try:
-                yield from read_chunks(dir_fd, name)
-            finally:
-                os.close(dir_fd)
-        except OSError as e:
-            raise ArchiverError(f"{folder}/{name}: cannot read: {describe_os_error(e)}") from e
-
-
-def entry_tail(archive: Any, manifest: dict[str, Any], max_bytes: int) -> bytes:
-    """The newest `max_bytes` of an entry's text."""
-    tail = b""
-    for chunk in entry_chunks(archive, manifest):
-        tail = (tail + chunk)[-max_bytes:]
-    return tail
-
-
-# info reads at most the newest end of a log: the crash is at its end.
-INFO_BYTES = 1 << 20
-
-
 def verb_info(args: argparse.Namespace) -> int:
-    from pstore_archiver.analysis import analyze_log
-    from pstore_archiver.query import render_info, resolve
+    from pstore_archiver.analysis import ANALYSIS_BYTES
+    from pstore_archiver.query import describe, resolve
 
     if args.lines < 0:
         raise UsageError(f"--lines {args.lines}: expected a number of lines, 0 or more")
     _, archive = open_archive(args)
     entries = archive.entries()
     report_damaged(archive)
-    manifest = resolve([e.manifest for e in entries], args.entry, archive.damaged())
-    size = next(e.size_bytes for e in entries if e.entry_id == manifest["id"])
-    text = entry_tail(archive, manifest, INFO_BYTES).decode("utf-8", errors="replace")
-    trace = analyze_log(text).call_trace if manifest.get("kind") in ("dmesg", "console") else ()
-    tail = text.splitlines()[-args.lines :] if args.lines > 0 else []
-    signature = manifest.get("signature")
-    same = [
-        e.entry_id
-        for e in entries
-        if signature and e.manifest.get("signature") == signature and e.entry_id != manifest["id"]
-    ]
-    path = str(archive.path / manifest["id"])
+    manifests = [e.manifest for e in entries]
+    manifest = resolve(manifests, args.entry, archive.damaged())
+    entry_id = manifest.entry_id
+    info = describe(
+        manifest,
+        manifests,
+        archive.read_log_tail(entry_id, ANALYSIS_BYTES),  # the crash is at the log's end
+        path=str(archive.path / entry_id),
+        size_bytes=next(e.size_bytes for e in entries if e.entry_id == entry_id),
+        lines=args.lines,
+    )
     if args.json:
-        print_json(
-            {
-                **manifest,
-                "path": path,
-                "size": size,
-                "call_trace": list(trace),
-                "same_signature": same,
-                "log_tail": tail,
-            }
-        )
+        print_json(info.to_json())
     else:
-        out.text(render_info(manifest, path, trace, tail, same, size))
+        out.text(info.render())
     return EXIT_OK
 
 
@@ -516,7 +472,7 @@ def verb_dump(args: argparse.Namespace) -> int:
         decoder = None
         if sys.stdout.isatty():
             decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
-        for chunk in entry_chunks(archive, manifest):
+        for chunk in archive.read_log(manifest.entry_id):
             if decoder is not None:
                 text = decoder.decode(chunk)
                 out.write("\n".join(escape_line(line) for line in text.split("\n")))
@@ -529,12 +485,12 @@ def verb_dump(args: argparse.Namespace) -> int:
     size = 0
     try:
         with open(args.output, "wb") as f:
-            for chunk in entry_chunks(archive, manifest):
+            for chunk in archive.read_log(manifest.entry_id):
                 f.write(chunk)
                 size += len(chunk)
     except OSError as e:
         raise ArchiverError(f"{args.output}: cannot write: {describe_os_error(e)}") from e
-    log.info("Wrote %s (%d bytes) to %s.", manifest["id"], size, args.output)
+    log.info("Wrote %s (%d bytes) to %s.", manifest.entry_id, size, args.output)
     return EXIT_OK
 
 
@@ -551,11 +507,10 @@ def verb_status(args: argparse.Namespace) -> int:
     config, archive = open_archive(args)
     status = read_status(config, archive)
     if args.json:
-        print_json(status)
+        print_json(status.to_json())
     else:
         out.text(render_status(status))
-    healthy = status["backend"] is not None and not status["store"]["records"]
-    return EXIT_OK if healthy else EXIT_LEFT_OR_NOTHING
+    return EXIT_OK if status.healthy else EXIT_LEFT_OR_NOTHING
 
 
 def add_vacuum_arguments(parser: argparse.ArgumentParser) -> None:
@@ -659,6 +614,7 @@ def journal_crashes(args: argparse.Namespace) -> list[Any]:
         machine=args.machine,
         signature=args.signature,
         reason=args.reason,
+        backend=args.backend,
     )
     announced = read_dump_announcements(args.directory, args.file)
     return select(unique(crash_from_fields(fields) for fields in announced), filters)

@@ -31,21 +31,71 @@ DEFAULT_PATH = Path("/etc/pstore-archiver.toml")
 ENVIRONMENT_VARIABLE = "PSTORE_ARCHIVER_CONFIG"
 DEFAULT_ORIGIN = "(default)"
 
-DEFAULTS: dict[str, dict[str, Any]] = {
-    "source": {"path": "/sys/fs/pstore"},
-    "archive": {"path": "/var/lib/pstore-archiver", "unlink": True},
-    "retention": {
-        "max_entries": 0,
-        "max_use": 256 << 20,
-        "keep_free": 0,
-        "max_age": 0,
-        "keep_newest": 5,
-    },
-    "journal": {"enabled": True, "text": "redacted", "max_attach": 4 << 10},
-}
+# The newest end of a log attached to a journal message is held in memory while the log is
+# written: at most this much (journald keeps far larger fields, but no crash log needs it).
+MAX_ATTACH_BYTES = 16 << 20
+
+
+class Setting(NamedTuple):
+    """One key of the configuration: where it is, its default (as validated: bytes,
+    seconds), how its value is read, the `Config` attribute it becomes, what it does.
+    The pydantic models (config_model), DEFAULTS, Config, as_dict and config_from_dict
+    follow from these rows; tests hold the shipped file and pstore-archiver.toml(5) to them."""
+
+    section: str
+    key: str
+    default: Any
+    kind: str  # "path", "flag", "count" (>= 0), "size" ("256M"), "duration" ("90d"), "choice"
+    attribute: str
+    help: str
+    choices: tuple[str, ...] = ()
+    maximum: int | None = None
+
+
+SETTINGS = (
+    Setting("source", "path", "/sys/fs/pstore", "path", "source_path", "the pstore file system"),
+    Setting("archive", "path", "/var/lib/pstore-archiver", "path", "archive_path", "the archive"),
+    Setting("archive", "unlink", True, "flag", "unlink", "free the store once archived"),
+    Setting("retention", "max_entries", 0, "count", "max_entries", "entries kept at most"),
+    Setting("retention", "max_use", 256 << 20, "size", "max_use_bytes", "bytes used at most"),
+    Setting("retention", "keep_free", 0, "size", "keep_free_bytes", "free space to leave"),
+    Setting("retention", "max_age", 0, "duration", "max_age_seconds", "age kept at most"),
+    Setting("retention", "keep_newest", 5, "count", "keep_newest", "entries never removed"),
+    Setting("journal", "enabled", True, "flag", "journal_enabled", "send to journald"),
+    Setting(
+        "journal",
+        "text",
+        "redacted",
+        "choice",
+        "journal_text",
+        "the log in an entry's message",
+        choices=("full", "redacted", "none"),
+    ),
+    Setting(
+        "journal",
+        "max_attach",
+        4 << 10,
+        "size",
+        "max_attach_bytes",
+        "the most of the log a message carries",
+        maximum=MAX_ATTACH_BYTES,
+    ),
+)
+
+
+def _defaults() -> dict[str, dict[str, Any]]:
+    defaults: dict[str, dict[str, Any]] = {}
+    for setting in SETTINGS:
+        defaults.setdefault(setting.section, {})[setting.key] = setting.default
+    return defaults
+
+
+DEFAULTS = _defaults()
 
 
 class Config(NamedTuple):
+    """The effective configuration: one attribute per row of SETTINGS, and origins."""
+
     source_path: Path
     archive_path: Path
     unlink: bool
@@ -60,39 +110,20 @@ class Config(NamedTuple):
     origins: Mapping[str, str]  # "section.key" -> the file that set it
 
     def as_dict(self) -> dict[str, dict[str, Any]]:
-        return {
-            "source": {"path": str(self.source_path)},
-            "archive": {"path": str(self.archive_path), "unlink": self.unlink},
-            "retention": {
-                "max_entries": self.max_entries,
-                "max_use": self.max_use_bytes,
-                "keep_free": self.keep_free_bytes,
-                "max_age": self.max_age_seconds,
-                "keep_newest": self.keep_newest,
-            },
-            "journal": {
-                "enabled": self.journal_enabled,
-                "text": self.journal_text,
-                "max_attach": self.max_attach_bytes,
-            },
-        }
+        values: dict[str, dict[str, Any]] = {}
+        for setting in SETTINGS:
+            value = getattr(self, setting.attribute)
+            section = values.setdefault(setting.section, {})
+            section[setting.key] = str(value) if setting.kind == "path" else value
+        return values
 
 
 def config_from_dict(values: Mapping[str, Mapping[str, Any]], origins: Mapping[str, str]) -> Config:
-    return Config(
-        source_path=Path(values["source"]["path"]),
-        archive_path=Path(values["archive"]["path"]),
-        unlink=values["archive"]["unlink"],
-        max_entries=values["retention"]["max_entries"],
-        max_use_bytes=values["retention"]["max_use"],
-        keep_free_bytes=values["retention"]["keep_free"],
-        max_age_seconds=values["retention"]["max_age"],
-        keep_newest=values["retention"]["keep_newest"],
-        journal_enabled=values["journal"]["enabled"],
-        journal_text=values["journal"]["text"],
-        max_attach_bytes=values["journal"]["max_attach"],
-        origins=dict(origins),
-    )
+    attributes = {setting.attribute: values[setting.section][setting.key] for setting in SETTINGS}
+    for setting in SETTINGS:
+        if setting.kind == "path":
+            attributes[setting.attribute] = Path(attributes[setting.attribute])
+    return Config(**attributes, origins=dict(origins))
 
 
 def main_config_path(explicit: Path | None, environ: Mapping[str, str]) -> tuple[Path, bool]:

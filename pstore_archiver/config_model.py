@@ -1,4 +1,5 @@
-"""The pydantic models that validate /etc/pstore-archiver.toml (DESIGN §6).
+"""The pydantic models that validate /etc/pstore-archiver.toml (DESIGN §6), one field per
+row of `config.SETTINGS`.
 
 Imported only when there is a configuration file to validate: pydantic is the
 slowest import of the package, and the boot run usually has no file.
@@ -8,59 +9,47 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
 
+from pstore_archiver.config import SETTINGS, Setting
 from pstore_archiver.units import parse_duration, parse_size
 
 Size = Annotated[int, BeforeValidator(parse_size)]
 Duration = Annotated[int, BeforeValidator(parse_duration)]
 _STRICT = ConfigDict(extra="forbid", frozen=True, strict=True)
+_TYPES: dict[str, Any] = {
+    "path": str,
+    "flag": bool,
+    "count": int,
+    "size": Size,
+    "duration": Duration,
+}
 
 
-class Source(BaseModel):
-    model_config = _STRICT
-    path: str = "/sys/fs/pstore"
+def _field(setting: Setting) -> tuple[Any, Any]:
+    """The annotation and default of one setting's pydantic field."""
+    kind = Literal[setting.choices] if setting.kind == "choice" else _TYPES[setting.kind]
+    minimum = 0 if setting.kind == "count" else None
+    field = Field(default=setting.default, ge=minimum, le=setting.maximum, description=setting.help)
+    return kind, field
 
 
-class ArchiveSection(BaseModel):
-    model_config = _STRICT
-    path: str = "/var/lib/pstore-archiver"
-    unlink: bool = True
+def _section_model(section: str) -> type[BaseModel]:
+    fields = {s.key: _field(s) for s in SETTINGS if s.section == section}
+    return create_model(section.title(), __config__=_STRICT, **fields)  # type: ignore[call-overload,no-any-return]
 
 
-class Retention(BaseModel):
-    model_config = _STRICT
-    max_entries: int = Field(default=0, ge=0)
-    max_use: Size = 256 << 20
-    keep_free: Size = 0
-    max_age: Duration = 0
-    keep_newest: int = Field(default=5, ge=0)
+def _config_model() -> type[BaseModel]:
+    sections = {s.section: _section_model(s.section) for s in SETTINGS}
+    fields = {name: (model, model()) for name, model in sections.items()}
+    return create_model("ConfigModel", __config__=_STRICT, **fields)  # type: ignore[call-overload,no-any-return]
 
 
-# The newest end of a log attached to a journal message is held in memory while the log is
-# written: at most this much (journald keeps far larger fields, but no crash log needs it).
-MAX_ATTACH_BYTES = 16 << 20
-
-
-class Journal(BaseModel):
-    model_config = _STRICT
-    enabled: bool = True
-    text: Literal["full", "redacted", "none"] = "redacted"
-    max_attach: Size = Field(default=4 << 10, le=MAX_ATTACH_BYTES)
-
-
-class ConfigModel(BaseModel):
-    model_config = _STRICT
-    source: Source = Source()
-    archive: ArchiveSection = ArchiveSection()
-    retention: Retention = Retention()
-    journal: Journal = Journal()
-
-
+ConfigModel = _config_model()
 Problem = tuple[tuple[Union[int, str], ...], str, Any]
 
 
-def validate(raw: dict[str, Any]) -> ConfigModel | list[Problem]:
+def validate(raw: dict[str, Any]) -> BaseModel | list[Problem]:
     """The validated model, or every problem as (location, message, input)."""
     try:
         return ConfigModel.model_validate(raw)

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import NamedTuple
 
-from pstore_archiver.query import format_local
+from pstore_archiver.query import format_local, same_backend
 from pstore_archiver.terminal import escape
 
 
@@ -27,7 +27,7 @@ class Crash(NamedTuple):
     entry: str | None
     backend: str | None
     reason: str | None
-    dump_count: str | None  # the header's #count
+    oopscount: str | None  # PSTORE_COUNT: the manifest's `count` (see manifest.py)
     signature: str | None
     summary: str | None
     kernel_release: str | None
@@ -40,6 +40,7 @@ class Filters(NamedTuple):
     machine: str | None = None  # a machine id (or a prefix of one) or a host name
     signature: str | None = None
     reason: str | None = None
+    backend: str | None = None  # efi and efi_pstore are one backend (query.backend_word)
 
 
 def crash_from_fields(fields: Mapping[str, str]) -> Crash:
@@ -56,7 +57,7 @@ def crash_from_fields(fields: Mapping[str, str]) -> Crash:
         entry=entry,
         backend=fields.get("PSTORE_BACKEND"),
         reason=fields.get("PSTORE_REASON"),
-        dump_count=fields.get("PSTORE_COUNT"),
+        oopscount=fields.get("PSTORE_COUNT"),
         signature=fields.get("PSTORE_SIGNATURE"),
         summary=fields.get("PSTORE_SUMMARY"),
         kernel_release=fields.get("PSTORE_KERNEL_RELEASE"),
@@ -102,6 +103,8 @@ def _matches(crash: Crash, filters: Filters) -> bool:
     ):
         return False
     if filters.signature and crash.signature != filters.signature:
+        return False
+    if filters.backend and not same_backend(crash.backend, filters.backend):
         return False
     return not (filters.reason and (crash.reason or "").lower() != filters.reason.lower())
 
@@ -155,7 +158,7 @@ def crash_rows(crashes: Sequence[Crash]) -> list[tuple[str, ...]]:
             for cell in (
                 format_local(c.crash_time) if c.crash_time else None,
                 c.hostname or (c.machine_id or "")[:12] or None,
-                f"{c.reason}#{c.dump_count}" if c.reason else None,
+                f"{c.reason}#{c.oopscount}" if c.reason else None,
                 c.kernel_release,
                 c.signature,
                 c.summary,
@@ -199,7 +202,7 @@ def crash_json(crash: Crash) -> dict[str, str | None]:
     """One crash for `crashes --json`: every key, null where the journal had no value."""
     document = crash._asdict()
     document["crash_time"] = _iso(crash.crash_time)
-    document["count"] = document.pop("dump_count")
+    document["count"] = document.pop("oopscount")
     return document
 
 

@@ -37,7 +37,7 @@ class Entry(NamedTuple):
     kind: str
     backend: str | None
     reason: str | None
-    oopscount: int | None  # the header's `#count` (the kernel's oopscount); manifest "count"
+    oopscount: int | None  # the header's `#count`: manifest "count" (see manifest.py)
     records: tuple[Record, ...]  # dumps: oldest part (highest number) first
     missing_parts: tuple[int, ...]
     crash_time_ns: int

@@ -9,11 +9,14 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
-from typing import Any, Callable, TextIO
+from typing import TYPE_CHECKING, Callable, TextIO
 
 from pstore_archiver.analysis import SIGNATURE_VERSION
 from pstore_archiver.strenum import StrEnum
 from pstore_archiver.terminal import escape
+
+if TYPE_CHECKING:
+    from pstore_archiver.manifest import Manifest
 
 IDENTIFIER = "pstore-archiver"
 JOURNAL_SOCKET = "/run/systemd/journal/socket"
@@ -34,7 +37,7 @@ class Field(StrEnum):
     kind = "PSTORE_KIND"
     backend = "PSTORE_BACKEND"
     reason = "PSTORE_REASON"
-    dump_count = "PSTORE_COUNT"
+    oopscount = "PSTORE_COUNT"
     parts = "PSTORE_PARTS"
     missing_parts = "PSTORE_MISSING_PARTS"
     records = "PSTORE_RECORDS"
@@ -186,67 +189,55 @@ def cut_to_newest(text: bytes, max_bytes: int, total_bytes: int | None = None) -
     return note.encode() + tail
 
 
-def entry_fields(
-    manifest: Mapping[str, Any], entry_path: str, crash_time_usec: int
-) -> dict[Field, str]:
-    records = manifest.get("records") or []
-    assert isinstance(records, list)
-    names = [str(r["name"]) for r in records]
-    parts = [r["part"] for r in records if r.get("part") is not None]
+def entry_fields(manifest: Manifest, entry_path: str) -> dict[Field, str]:
+    parts = [r.part for r in manifest.records if r.part is not None]
     values: dict[Field, object] = {
-        Field.entry: manifest["id"],
-        Field.kind: manifest["kind"],
-        Field.backend: manifest.get("backend"),
-        Field.reason: manifest.get("reason"),
-        Field.dump_count: manifest.get("count"),
+        Field.entry: manifest.entry_id,
+        Field.kind: manifest.kind,
+        Field.backend: manifest.backend,
+        Field.reason: manifest.reason,
+        Field.oopscount: manifest.oopscount,
         Field.parts: len(parts) if parts else None,
         Field.missing_parts: _missing_text(manifest),
-        Field.records: " ".join(names),
+        Field.records: " ".join(r.name for r in manifest.records),
         Field.archive_path: entry_path,
-        Field.crash_timestamp: crash_time_usec,
-        Field.summary: manifest.get("summary"),
-        Field.function: manifest.get("function"),
-        Field.process: manifest.get("process"),
-        Field.kernel_release: manifest.get("kernel_release"),
-        Field.signature: manifest.get("signature"),
-        Field.signature_version: SIGNATURE_VERSION if manifest.get("signature") else None,
-        Field.crash_id: manifest.get("crash_id"),
-        Field.taint: manifest.get("tainted"),
-        Field.os_release: manifest.get("os_release"),
-        Field.imported_from: manifest.get("imported_from"),
+        Field.crash_timestamp: manifest.crash_time_ns // 1000,
+        Field.summary: manifest.summary,
+        Field.function: manifest.function,
+        Field.process: manifest.process,
+        Field.kernel_release: manifest.kernel_release,
+        Field.signature: manifest.signature,
+        Field.signature_version: SIGNATURE_VERSION if manifest.signature else None,
+        Field.crash_id: manifest.crash_id,
+        Field.taint: manifest.tainted,
+        Field.os_release: manifest.os_release,
+        Field.imported_from: manifest.imported_from,
     }
     return {name: str(value) for name, value in values.items() if value is not None}
 
 
-def _missing_text(manifest: Mapping[str, Any]) -> str | None:
+def _missing_text(manifest: Manifest) -> str | None:
     """`3 5`: the missing part numbers; a long list ends `... (N missing)`."""
-    listed = [str(p) for p in manifest.get("missing_parts") or []]
-    count = manifest.get("missing_count")
-    if isinstance(count, int) and count > len(listed):
-        listed.append(f"... ({count} missing)")
+    listed = [str(p) for p in manifest.missing_parts]
+    if manifest.missing_count > len(listed):
+        listed.append(f"... ({manifest.missing_count} missing)")
     return " ".join(listed) or None
 
 
 def send_entry_archived(
-    sink: Sink,
-    manifest: Mapping[str, Any],
-    entry_path: str,
-    crash_time_usec: int,
-    text: bytes | None,
+    sink: Sink, manifest: Manifest, entry_path: str, text: bytes | None
 ) -> None:
-    fields = entry_fields(manifest, entry_path, crash_time_usec)
+    fields = entry_fields(manifest, entry_path)
     if text is not None:
         fields[Field.text] = text.decode("utf-8", errors="replace")
-    summary = manifest.get("summary")
-    tail = f": {summary}" if summary else ""
-    imported = manifest.get("imported_from")
-    if imported:
-        tail = f" (imported from {imported}){tail}"
-    if manifest.get("reason") is not None:
-        what = f"Kernel {manifest['reason']}#{manifest['count']} from {manifest.get('backend')}"
-        message = f"{what} archived as {manifest['id']}{tail}"
-        sink.send(MessageId.dump_archived, dump_priority(str(manifest["reason"])), message, fields)
+    tail = f": {manifest.summary}" if manifest.summary else ""
+    if manifest.imported_from:
+        tail = f" (imported from {manifest.imported_from}){tail}"
+    if manifest.reason is not None:
+        what = f"Kernel {manifest.reason}#{manifest.oopscount} from {manifest.backend}"
+        message = f"{what} archived as {manifest.entry_id}{tail}"
+        sink.send(MessageId.dump_archived, dump_priority(manifest.reason), message, fields)
     else:
-        what = f"{manifest['kind']} record {fields[Field.records]}"
-        message = f"{what} from {manifest.get('backend')} archived as {manifest['id']}{tail}"
+        what = f"{manifest.kind} record {fields[Field.records]}"
+        message = f"{what} from {manifest.backend} archived as {manifest.entry_id}{tail}"
         sink.send(MessageId.record_archived, 6, message, fields)

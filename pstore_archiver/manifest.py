@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 from pstore_archiver.analysis import Analysis
 from pstore_archiver.dumps import Entry
 from pstore_archiver.times import format_time_ns as format_time_ns  # the manifest's times
+from pstore_archiver.times import ns_of_time
 from pstore_archiver.times import parse_time as parse_time
 
 SCHEMA = 1
@@ -51,60 +52,149 @@ def crash_id(backend: str | None, records: Iterable[tuple[str, str]]) -> str:
     return digest.hexdigest()[:32]
 
 
+# The dump header's `#count` is `count` in entry.json and PSTORE_COUNT in the journal (both
+# contracts); inside the program it keeps the kernel's name, oopscount, because a NamedTuple
+# field cannot be called `count` (it would hide tuple.count).
+
+
+class ManifestRecord(NamedTuple):
+    """One record of an entry, as `records` in entry.json lists it."""
+
+    name: str
+    part: int | None
+    size: int
+    sha256: str
+    mtime: str | None = None
+    compressed: bool = False
+    decoded: bool = False
+    truncated: bool = False  # its decoded `.enc.z` text was cut (absent in early archives)
+
+
+class Manifest(NamedTuple):
+    """`entry.json`, schema 1 (DESIGN §3): `to_json()` is the document, in its key order."""
+
+    entry_id: str  # "id"
+    kind: str
+    backend: str | None
+    reason: str | None
+    oopscount: int | None  # "count"
+    crash_time_ns: int  # "crash_time", written to the microsecond
+    archived_at: str | None
+    boot_id: str | None
+    machine_id: str | None
+    hostname: str | None
+    os_release: str | None
+    imported_from: str | None
+    crash_id: str | None
+    complete: bool
+    missing_parts: tuple[int, ...]  # the lowest MAX_LISTED_MISSING
+    missing_count: int
+    records: tuple[ManifestRecord, ...]
+    summary: str | None = None
+    function: str | None = None
+    process: str | None = None
+    pid: int | None = None
+    kernel_release: str | None = None
+    tainted: str | None = None
+    hardware: str | None = None
+    signature: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        document: dict[str, Any] = {"schema": SCHEMA}
+        for field, value in zip(self._fields, self):
+            document[_KEYS.get(field, field)] = value
+        document["crash_time"] = format_time_ns(self.crash_time_ns)
+        document["missing_parts"] = list(self.missing_parts)
+        document["records"] = [record._asdict() for record in self.records]
+        return document
+
+    @classmethod
+    def from_json(cls, raw: Any, path: str, entry_id: str | None = None) -> Manifest:
+        """The manifest in `raw` (parsed JSON read from `path`), or ManifestError naming
+        `path` and every problem.  With `entry_id`, the id must be it (the directory's
+        name).  The queries and the run rely on what this checks: the id, the crash time a
+        time, and every record a plain file name inside the entry."""
+        crash_time_ns = _crash_time_ns(raw)
+        problems = _problems(raw, entry_id, crash_time_ns)
+        if problems or crash_time_ns is None:
+            raise ManifestError(path, problems)
+        return _manifest_of(raw, crash_time_ns)
+
+
+_KEYS = {"entry_id": "id", "oopscount": "count", "crash_time_ns": "crash_time"}
+
+
+class ManifestError(ValueError):
+    """A manifest that cannot be trusted: the file and every problem, on one line."""
+
+    def __init__(self, path: str, problems: list[str]) -> None:
+        super().__init__(f"{path}: {'; '.join(problems)}")
+        self.problems = problems
+
+
 def build_manifest(
     entry_id: str,
     entry: Entry,
     origin: Origin,
     analysis: Analysis | None,
     imported_from: str | None = None,
-) -> dict[str, Any]:
-    return {
-        "schema": SCHEMA,
-        "id": entry_id,
-        "kind": entry.kind,
-        "backend": entry.backend,
-        "reason": entry.reason,
-        "count": entry.oopscount,
-        "crash_time": format_time_ns(entry.crash_time_ns),
-        "archived_at": format_time_ns(origin.archived_at_ns),
-        "boot_id": origin.boot_id,
-        "machine_id": origin.machine_id,
-        "hostname": origin.hostname,
-        "os_release": origin.os_release,
-        "imported_from": imported_from,
-        "crash_id": crash_id(entry.backend, [(r.name.name, r.sha256) for r in entry.records]),
-        "complete": not entry.missing_parts,
-        "missing_parts": list(entry.missing_parts[:MAX_LISTED_MISSING]),
-        "missing_count": len(entry.missing_parts),
-        "records": [
-            {
-                "name": record.name.name,
-                "part": record.header.part if record.header else None,
-                "size": record.size,
-                "sha256": record.sha256,
-                "mtime": format_time_ns(record.mtime_ns),
-                "compressed": record.name.compressed,
-                "decoded": record.decoded,
-                "truncated": record.truncated,
-            }
+) -> Manifest:
+    return Manifest(
+        entry_id=entry_id,
+        kind=entry.kind,
+        backend=entry.backend,
+        reason=entry.reason,
+        oopscount=entry.oopscount,
+        crash_time_ns=entry.crash_time_ns,
+        archived_at=format_time_ns(origin.archived_at_ns),
+        boot_id=origin.boot_id,
+        machine_id=origin.machine_id,
+        hostname=origin.hostname,
+        os_release=origin.os_release,
+        imported_from=imported_from,
+        crash_id=crash_id(entry.backend, [(r.name.name, r.sha256) for r in entry.records]),
+        complete=not entry.missing_parts,
+        missing_parts=entry.missing_parts[:MAX_LISTED_MISSING],
+        missing_count=len(entry.missing_parts),
+        records=tuple(
+            ManifestRecord(
+                name=record.name.name,
+                part=record.header.part if record.header else None,
+                size=record.size,
+                sha256=record.sha256,
+                mtime=format_time_ns(record.mtime_ns),
+                compressed=record.name.compressed,
+                decoded=record.decoded,
+                truncated=record.truncated,
+            )
             for record in entry.records
-        ],
-        "summary": analysis.summary if analysis else None,
-        "function": analysis.function if analysis else None,
-        "process": analysis.process if analysis else None,
-        "pid": analysis.pid if analysis else None,
-        "kernel_release": analysis.kernel_release if analysis else None,
-        "tainted": analysis.tainted if analysis else None,
-        "hardware": analysis.hardware if analysis else None,
-        "signature": analysis.signature if analysis else None,
-    }
+        ),
+        **(_analysis_fields(analysis) if analysis else {}),
+    )
 
 
-def render_manifest(manifest: dict[str, Any]) -> bytes:
+# The keys of entry.json that the crash analysis fills in (null without one).
+_ANALYSIS_KEYS = (
+    "summary",
+    "function",
+    "process",
+    "pid",
+    "kernel_release",
+    "tainted",
+    "hardware",
+    "signature",
+)
+
+
+def _analysis_fields(analysis: Analysis) -> dict[str, Any]:
+    return {key: getattr(analysis, key) for key in _ANALYSIS_KEYS}
+
+
+def render_manifest(manifest: Manifest) -> bytes:
     """JSON with one key per line and one record per line: readable, and written by the
     C encoder (json's indent= falls back to a pure-Python encoder ten times slower)."""
     lines = []
-    for key, value in manifest.items():
+    for key, value in manifest.to_json().items():
         if isinstance(value, list) and value and isinstance(value[0], dict):
             items = ",\n".join(f"    {_dump(item)}" for item in value)
             text = f"[\n{items}\n  ]"
@@ -156,66 +246,124 @@ _OPTIONAL_TEXT = (
     "hardware",
     "signature",
 )
+_OPTIONAL_NUMBERS = ("count", "pid", "missing_count")
+_RECORD_FLAGS = ("compressed", "decoded", "truncated")
+_NOT_RECORD_NAMES = frozenset({"", ".", ".."}) | RESERVED_NAMES
 
 
-def check_manifest(manifest: Any, directory_name: str) -> str | None:
-    """Why a manifest read from `<directory_name>/entry.json` cannot be trusted, or None.
-    The queries and the run rely on what this checks: the id is the directory's name, the
-    crash time a time, and every record a plain file name inside the entry."""
-    if not isinstance(manifest, dict):
-        return f"{MANIFEST_NAME} is {_json_type(manifest)}, not an object"
-    if manifest.get("schema") != SCHEMA or isinstance(manifest.get("schema"), bool):
-        return f"{MANIFEST_NAME}: schema {manifest.get('schema')!r} is not {SCHEMA}"
-    entry_id = manifest.get("id")
-    if entry_id != directory_name:
-        return f"{MANIFEST_NAME}: id {entry_id!r} is not the directory's name"
-    if not isinstance(manifest.get("kind"), str):
-        return f"{MANIFEST_NAME}: kind {manifest.get('kind')!r} is not a word"
+def _crash_time_ns(raw: Any) -> int | None:
     try:
-        parse_time(manifest.get("crash_time"))  # type: ignore[arg-type]
-    except (TypeError, ValueError, OverflowError):
-        return f"{MANIFEST_NAME}: crash_time {manifest.get('crash_time')!r} is not a time"
+        return ns_of_time(parse_time(raw["crash_time"]))
+    except (TypeError, ValueError, OverflowError, KeyError, IndexError):
+        return None
+
+
+def _problems(raw: Any, entry_id: str | None, crash_time_ns: int | None) -> list[str]:
+    """Every reason not to trust `raw` (checked key by key with exact JSON types: an index
+    of 10,000 entries is checked on every query)."""
+    if type(raw) is not dict:
+        return [f"{_json_type(raw)}, not an object"]
+    get = raw.get
+    problems = []
+    if get("schema") != SCHEMA or type(get("schema")) is not int:
+        problems.append(f"schema {get('schema')!r} is not {SCHEMA}")
+    if type(get("id")) is not str:
+        problems.append(f"id {get('id')!r} is not text")
+    elif entry_id is not None and raw["id"] != entry_id:
+        problems.append(f"id {raw['id']!r} is not the directory's name")
+    if type(get("kind")) is not str:
+        problems.append(f"kind {get('kind')!r} is not a word")
+    if crash_time_ns is None:
+        problems.append(f"crash_time {get('crash_time')!r} is not a time")
     for key in _OPTIONAL_TEXT:
-        if not isinstance(manifest.get(key), (str, type(None))):
-            return f"{MANIFEST_NAME}: {key} {manifest.get(key)!r} is not text"
-    for key in ("count", "pid", "missing_count"):
-        value = manifest.get(key)
-        if value is not None and (type(value) is not int):
-            return f"{MANIFEST_NAME}: {key} {value!r} is not a number"
-    missing = manifest.get("missing_parts", [])
-    if not isinstance(missing, list) or any(type(p) is not int for p in missing):
-        return f"{MANIFEST_NAME}: missing_parts is not a list of part numbers"
-    records = manifest.get("records")
-    if not isinstance(records, list):
-        return f"{MANIFEST_NAME}: records is {_json_type(records)}, not a list"
-    for record in records:
-        problem = _check_record(record)
-        if problem:
-            return f"{MANIFEST_NAME}: records: {problem}"
-    return None
+        value = get(key)
+        if value is not None and type(value) is not str:
+            problems.append(f"{key} {value!r} is not text")
+    for key in _OPTIONAL_NUMBERS:
+        value = get(key)
+        if value is not None and type(value) is not int:
+            problems.append(f"{key} {value!r} is not a number")
+    if type(get("complete", True)) is not bool:
+        problems.append(f"complete {raw['complete']!r} is not true or false")
+    missing = get("missing_parts", [])
+    if type(missing) is not list or any(type(p) is not int for p in missing):
+        problems.append("missing_parts is not a list of part numbers")
+    records = get("records")
+    if type(records) is not list:
+        problems.append(f"records is {_json_type(records)}, not a list")
+    else:
+        for record in records:
+            problems.extend(f"records: {problem}" for problem in _record_problems(record))
+    return problems
 
 
-def _check_record(record: Any) -> str | None:
-    if not isinstance(record, dict):
-        return f"{_json_type(record)} is not a record"
-    name = record.get("name")
-    if (
-        not isinstance(name, str)
-        or name in ("", ".", "..")
-        or "/" in name
-        or "\0" in name
-        or name in RESERVED_NAMES
-    ):
-        return f"name {name!r} is not a record's file name"
-    size = record.get("size")
+def _record_problems(record: Any) -> list[str]:
+    if type(record) is not dict:
+        return [f"{_json_type(record)} is not a record"]
+    get = record.get
+    name = get("name")
+    if type(name) is not str or name in _NOT_RECORD_NAMES or "/" in name or "\0" in name:
+        return [f"name {name!r} is not a record's file name"]
+    problems = []
+    size = get("size")
     if type(size) is not int or size < 0:
-        return f"{name}: size {size!r} is not a size"
-    if not isinstance(record.get("sha256"), str) or not _SHA256.fullmatch(record["sha256"]):
-        return f"{name}: sha256 {record.get('sha256')!r} is not a SHA-256 digest"
-    part = record.get("part")
+        problems.append(f"{name}: size {size!r} is not a size")
+    sha256 = get("sha256")
+    if type(sha256) is not str or not _SHA256.fullmatch(sha256):
+        problems.append(f"{name}: sha256 {sha256!r} is not a SHA-256 digest")
+    part = get("part")
     if part is not None and type(part) is not int:
-        return f"{name}: part {part!r} is not a number"
-    return None
+        problems.append(f"{name}: part {part!r} is not a number")
+    mtime = get("mtime")
+    if mtime is not None and type(mtime) is not str:
+        problems.append(f"{name}: mtime {mtime!r} is not text")
+    for key in _RECORD_FLAGS:
+        if type(get(key, False)) is not bool:
+            problems.append(f"{name}: {key} {record[key]!r} is not true or false")
+    return problems
+
+
+def _manifest_of(raw: dict[str, Any], crash_time_ns: int) -> Manifest:
+    """A Manifest of a document `_problems` found sound; keys that early archives did not
+    write yet take the value they stand for.  Positional: an index of 10,000 entries is
+    read this way on every query."""
+    get = raw.get
+    missing = tuple(get("missing_parts", ()))
+    missing_count = get("missing_count")
+    return Manifest(
+        raw["id"],
+        raw["kind"],
+        get("backend"),
+        get("reason"),
+        get("count"),
+        crash_time_ns,
+        get("archived_at"),
+        get("boot_id"),
+        get("machine_id"),
+        get("hostname"),
+        get("os_release"),
+        get("imported_from"),
+        get("crash_id"),
+        get("complete", not missing),
+        missing,
+        len(missing) if missing_count is None else missing_count,
+        tuple(_record_of(record) for record in raw["records"]),
+        *(get(key) for key in _ANALYSIS_KEYS),
+    )
+
+
+def _record_of(raw: dict[str, Any]) -> ManifestRecord:
+    get = raw.get
+    return ManifestRecord(
+        raw["name"],
+        get("part"),
+        raw["size"],
+        raw["sha256"],
+        get("mtime"),
+        get("compressed", False),
+        get("decoded", False),
+        get("truncated", False),
+    )
 
 
 def _json_type(value: Any) -> str:

@@ -6,13 +6,27 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
+from pstore_archiver.analysis import analyze_entry
 from pstore_archiver.errors import NothingFound, UsageError
-from pstore_archiver.manifest import parse_time
+from pstore_archiver.manifest import Manifest
 from pstore_archiver.terminal import escape, escape_line
+from pstore_archiver.times import format_time_ns, utc_from_ns
 from pstore_archiver.units import format_size
 
-Manifest = dict[str, Any]
 COLUMNS = ("TIME", "ID", "BACKEND", "KIND", "DUMP", "PARTS", "PROCESS", "SUMMARY")
+# One backend, two names: the kernel calls the EFI backend `efi` before 6.2 and `efi_pstore`
+# since (commit 893c5f1de620), and pstore-blk.rst spells `pstore_blk` as `pstore-blk`.
+# Manifests and journal fields keep the kernel's name; queries compare this word.
+_BACKEND_WORDS = {"efi_pstore": "efi", "pstore-blk": "pstore_blk"}
+
+
+def backend_word(backend: str | None) -> str | None:
+    """The one word queries use for a backend, whichever name the kernel gave it."""
+    return _BACKEND_WORDS.get(backend, backend) if backend else backend
+
+
+def same_backend(backend: str | None, wanted: str) -> bool:
+    return backend_word(backend) == backend_word(wanted)
 
 
 class Filters(NamedTuple):
@@ -26,23 +40,27 @@ class Filters(NamedTuple):
 
 def select(manifests: Sequence[Manifest], filters: Filters) -> list[Manifest]:
     """The manifests that match, oldest first (newest last, like `coredumpctl list`)."""
-    chosen = []
-    for manifest in manifests:
-        crash_time = parse_time(str(manifest["crash_time"]))
-        if filters.since and crash_time < filters.since:
-            continue
-        if filters.until and crash_time > filters.until:
-            continue
-        if filters.reason and str(manifest.get("reason") or "").lower() != filters.reason.lower():
-            continue
-        if filters.backend and manifest.get("backend") != filters.backend:
-            continue
-        if filters.kind and manifest.get("kind") != filters.kind:
-            continue
-        chosen.append(manifest)
+    chosen = [manifest for manifest in manifests if _matches(manifest, filters)]
     if filters.last is not None:
         chosen = chosen[-filters.last :] if filters.last else []
     return chosen
+
+
+def _matches(manifest: Manifest, filters: Filters) -> bool:
+    crash_time = crash_time_of(manifest)
+    if filters.since and crash_time < filters.since:
+        return False
+    if filters.until and crash_time > filters.until:
+        return False
+    if filters.reason and (manifest.reason or "").lower() != filters.reason.lower():
+        return False
+    if filters.backend and not same_backend(manifest.backend, filters.backend):
+        return False
+    return not (filters.kind and manifest.kind != filters.kind)
+
+
+def crash_time_of(manifest: Manifest) -> datetime:
+    return utc_from_ns(manifest.crash_time_ns)
 
 
 class DamagedEntry(Protocol):
@@ -55,7 +73,7 @@ def resolve(
 ) -> Manifest:
     """An entry by id, by unique id prefix, or the newest when `wanted` is None.  An id
     that names a damaged entry says why it cannot be shown."""
-    exact = [m for m in manifests if m["id"] == wanted]
+    exact = [m for m in manifests if m.entry_id == wanted]
     if exact:
         return exact[0]
     for entry in damaged:
@@ -65,30 +83,29 @@ def resolve(
         raise NothingFound("the archive has no entries")
     if wanted is None:
         return manifests[-1]
-    matches = [m for m in manifests if str(m["id"]).startswith(wanted)]
+    matches = [m for m in manifests if m.entry_id.startswith(wanted)]
     if not matches:
         raise NothingFound(f"no entry matches {wanted!r}", hint="see: pstore-archiver list")
     if len(matches) > 1:
-        shown = ", ".join(str(m["id"]) for m in matches[:5])
+        shown = ", ".join(m.entry_id for m in matches[:5])
         more = f" and {len(matches) - 5} more" if len(matches) > 5 else ""
         raise UsageError(f"{wanted!r} matches {len(matches)} entries: {shown}{more}")
     return matches[0]
 
 
 def parts_cell(manifest: Manifest) -> str:
-    records = manifest.get("records") or []
-    parts = [r for r in records if r.get("part") is not None]
+    parts = [r for r in manifest.records if r.part is not None]
     if not parts:
         return "-"
-    return f"{len(parts)}{'!' if manifest.get('missing_parts') else ''}"
+    return f"{len(parts)}{'!' if manifest.missing_parts else ''}"
 
 
 def dump_cell(manifest: Manifest) -> str:
-    return f"{manifest['reason']}#{manifest['count']}" if manifest.get("reason") else "-"
+    return f"{manifest.reason}#{manifest.oopscount}" if manifest.reason else "-"
 
 
 def local_time(manifest: Manifest) -> str:
-    return format_local(parse_time(str(manifest["crash_time"])))
+    return format_local(crash_time_of(manifest))
 
 
 def format_local(moment: datetime) -> str:
@@ -103,13 +120,13 @@ def table_rows(manifests: Sequence[Manifest]) -> list[tuple[str, ...]]:
             escape(cell)
             for cell in (
                 local_time(m),
-                str(m["id"]),
-                str(m.get("backend") or "-"),
-                str(m.get("kind") or "-"),
+                m.entry_id,
+                m.backend or "-",
+                m.kind or "-",
                 dump_cell(m),
                 parts_cell(m),
-                str(m.get("process") or "-"),
-                str(m.get("summary") or "-"),
+                m.process or "-",
+                m.summary or "-",
             )
         )
         for m in manifests
@@ -130,76 +147,121 @@ def render_table(
     return "\n".join(lines)
 
 
-def render_info(
+class EntryInfo(NamedTuple):
+    """Everything `info` says about one entry: rendered for people or as JSON."""
+
+    manifest: Manifest
+    path: str
+    size_bytes: int
+    call_trace: tuple[str, ...]
+    same_signature: tuple[str, ...]  # the ids of the other entries with its signature
+    log_tail: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.manifest.to_json(),
+            "path": self.path,
+            "size": self.size_bytes,
+            "call_trace": list(self.call_trace),
+            "same_signature": list(self.same_signature),
+            "log_tail": list(self.log_tail),
+        }
+
+    def render(self) -> str:
+        return render_info(self)
+
+
+def describe(
     manifest: Manifest,
-    entry_path: str,
-    call_trace: Sequence[str],
-    log_tail: Sequence[str],
-    same_signature: Sequence[str],
+    others: Sequence[Manifest],
+    log_tail: bytes,
+    path: str,
     size_bytes: int,
-) -> str:
+    lines: int,
+) -> EntryInfo:
+    """`info` of an entry: its manifest, the call trace of its log (analysed again: the
+    manifest keeps no trace), its last `lines` lines, the entries with its signature."""
+    analysis = analyze_entry(manifest.kind, log_tail)
+    text = log_tail.decode("utf-8", errors="replace")
+    same = [
+        m.entry_id
+        for m in others
+        if manifest.signature
+        and m.signature == manifest.signature
+        and m.entry_id != manifest.entry_id
+    ]
+    return EntryInfo(
+        manifest=manifest,
+        path=path,
+        size_bytes=size_bytes,
+        call_trace=analysis.call_trace if analysis else (),
+        same_signature=tuple(same),
+        log_tail=tuple(text.splitlines()[-lines:] if lines > 0 else ()),
+    )
+
+
+def render_info(info: EntryInfo) -> str:
     """Everything about one entry, for people (`info`)."""
-    missing = manifest.get("missing_parts") or []
+    manifest = info.manifest
     fields = [
-        ("Entry", manifest["id"]),
-        ("Crash time", f"{local_time(manifest)} ({manifest['crash_time']})"),
-        ("Kind", manifest.get("kind")),
-        ("Backend", manifest.get("backend")),
-        ("Dump", dump_cell(manifest) if manifest.get("reason") else None),
-        ("Parts", _parts_text(manifest, missing)),
-        ("Summary", manifest.get("summary")),
-        ("Function", manifest.get("function")),
+        ("Entry", manifest.entry_id),
+        ("Crash time", f"{local_time(manifest)} ({format_time_ns(manifest.crash_time_ns)})"),
+        ("Kind", manifest.kind),
+        ("Backend", manifest.backend),
+        ("Dump", dump_cell(manifest) if manifest.reason else None),
+        ("Parts", _parts_text(manifest)),
+        ("Summary", manifest.summary),
+        ("Function", manifest.function),
         ("Process", _process_text(manifest)),
-        ("Kernel", manifest.get("kernel_release")),
-        ("Tainted", manifest.get("tainted")),
-        ("Hardware", manifest.get("hardware")),
-        ("Signature", manifest.get("signature")),
-        ("Seen before", _same_text(same_signature) if manifest.get("signature") else None),
+        ("Kernel", manifest.kernel_release),
+        ("Tainted", manifest.tainted),
+        ("Hardware", manifest.hardware),
+        ("Signature", manifest.signature),
+        ("Seen before", _same_text(info.same_signature) if manifest.signature else None),
         (
             "Archived",
-            f"{manifest.get('archived_at')} on {manifest.get('hostname')} "
-            f"(boot {manifest.get('boot_id')})",
+            f"{manifest.archived_at} on {manifest.hostname} (boot {manifest.boot_id})",
         ),
-        ("Storage", f"{entry_path} ({format_size(size_bytes)})"),
+        ("Storage", f"{info.path} ({format_size(info.size_bytes)})"),
     ]
     width = max(len(name) for name, _ in fields)
     lines = [
         f"{name.rjust(width)}: {escape(str(value))}" for name, value in fields if value is not None
     ]
     lines.append(f"{'Records'.rjust(width)}:")
-    for record in manifest.get("records") or []:
-        part = f"Part{record['part']} " if record.get("part") is not None else ""
-        truncated = ", decoded text cut" if record.get("truncated") else ""
+    for record in manifest.records:
+        part = f"Part{record.part} " if record.part is not None else ""
+        truncated = ", decoded text cut" if record.truncated else ""
         lines.append(
             escape(
-                f"{'':{width}}  {part}{record['name']} ({record['size']} bytes, "
-                f"sha256 {str(record['sha256'])[:16]}…{truncated})"
+                f"{'':{width}}  {part}{record.name} ({record.size} bytes, "
+                f"sha256 {record.sha256[:16]}…{truncated})"
             )
         )
-    if call_trace:
-        lines.extend(["", "Call trace:", *(f"  {escape(frame)}" for frame in call_trace)])
-    if log_tail:
-        lines.extend(["", f"Last {len(log_tail)} lines of the log:"])
-        lines.extend(escape_line(line) for line in log_tail)
+    if info.call_trace:
+        lines.extend(["", "Call trace:", *(f"  {escape(frame)}" for frame in info.call_trace)])
+    if info.log_tail:
+        lines.extend(["", f"Last {len(info.log_tail)} lines of the log:"])
+        lines.extend(escape_line(line) for line in info.log_tail)
     return "\n".join(lines)
 
 
-def _parts_text(manifest: Manifest, missing: Sequence[int]) -> str | None:
-    parts = [r for r in manifest.get("records") or [] if r.get("part") is not None]
+def _parts_text(manifest: Manifest) -> str | None:
+    parts = [r for r in manifest.records if r.part is not None]
     if not parts:
         return None
-    count = manifest.get("missing_count")
-    more = count - len(missing) if isinstance(count, int) and count > len(missing) else 0
+    missing = manifest.missing_parts
+    more = max(manifest.missing_count - len(missing), 0)
     listed = ", ".join(map(str, missing)) + (f" and {more} more" if more else "")
     gaps = f", missing: {listed}" if missing else ", complete"
     return f"{len(parts)}{gaps}"
 
 
 def _process_text(manifest: Manifest) -> str | None:
-    if not manifest.get("process"):
+    if not manifest.process:
         return None
-    pid = manifest.get("pid")
-    return f"{manifest['process']} (pid {pid})" if pid is not None else str(manifest["process"])
+    pid = manifest.pid
+    return f"{manifest.process} (pid {pid})" if pid is not None else manifest.process
 
 
 def _same_text(others: Sequence[str]) -> str:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from pstore_archiver import journal
-from pstore_archiver.analysis import Analysis, analyze_log
+from pstore_archiver.analysis import ANALYSIS_BYTES, analyze_entry
 from pstore_archiver.archive import Archive, EntryRefused, KnownRecord, Staging, StoredEntry
 from pstore_archiver.config import Config, source_is_default
 from pstore_archiver.diagnostics import log
@@ -40,9 +40,9 @@ from pstore_archiver.manifest import (
     MANIFEST_NAME,
     MAX_LISTED_MISSING,
     RESERVED_NAMES,
+    Manifest,
     Origin,
     build_manifest,
-    parse_time,
     render_manifest,
 )
 from pstore_archiver.records import Record, decode_chunks
@@ -60,14 +60,19 @@ from pstore_archiver.store import (
 from pstore_archiver.times import format_time_ns
 
 DEFAULT_IMPORT_PATH = Path("/var/lib/systemd/pstore")
-# How much of the newest end of a log the crash analysis reads: the crash that ended it is
-# at the end (kernel-pstore-format.md §2.3); a whole printk ring is 128 KiB-32 MiB.
-ANALYSIS_BYTES = 1 << 20
 
 
 class RunOptions(NamedTuple):
     dry_run: bool = False
     unlink: bool = True  # `import`: --remove
+
+
+class LeftRecord(NamedTuple):
+    """A record left in the store, why, and the entry it belongs to if one was made."""
+
+    name: str
+    reason: str
+    entry: str | None = None
 
 
 class RunReport:
@@ -84,7 +89,7 @@ class RunReport:
         self.archived: list[str] = []
         self.unlinked: list[str] = []
         self.already_archived: list[str] = []
-        self.left: list[dict[str, Any]] = []
+        self.left: list[LeftRecord] = []
         self.ignored: list[dict[str, str]] = []
         self.removed: list[str] = []
         self.removals: list[dict[str, Any]] = []
@@ -103,7 +108,7 @@ class RunReport:
             "records_archived": self.archived,
             "records_unlinked": self.unlinked,
             "records_already_archived": self.already_archived,
-            "records_left": self.left,
+            "records_left": [left._asdict() for left in self.left],
             "records_ignored": self.ignored,
             "entries_removed": self.removed,
             "removals": self.removals,
@@ -114,7 +119,7 @@ class RunReport:
         }
 
     def leave(self, name: str, reason: str, entry: str | None = None) -> None:
-        self.left.append({"name": name, "reason": reason, "entry": entry})
+        self.left.append(LeftRecord(name, reason, entry))
 
 
 def read_origin(now_ns: int) -> Origin:
@@ -148,13 +153,6 @@ def _read_id(path: str) -> str | None:
             return f.read(256).strip().replace("-", "") or None
     except OSError:
         return None
-
-
-def analyze(kind: str, text: bytes | None) -> Analysis | None:
-    """The crash analysis of a kernel log: a dump's reassembled text, or a console log."""
-    if kind not in ("dmesg", "console") or text is None:
-        return None
-    return analyze_log(text[-ANALYSIS_BYTES:].decode("utf-8", errors="replace"))
 
 
 def check_source(config: Config) -> None:
@@ -248,13 +246,9 @@ def _transact(
 
 
 def limits_of(config: Config) -> Limits:
-    return Limits(
-        max_entries=config.max_entries,
-        max_use_bytes=config.max_use_bytes,
-        keep_free_bytes=config.keep_free_bytes,
-        max_age_seconds=config.max_age_seconds,
-        keep_newest=config.keep_newest,
-    )
+    """The [retention] settings: Limits' fields are their Config attributes (a test
+    holds the two to config.SETTINGS)."""
+    return Limits(*(getattr(config, field) for field in Limits._fields))
 
 
 def free_bytes(path: Path) -> int:
@@ -268,7 +262,7 @@ def plan_retention(
     candidates = [
         Candidate(
             entry.entry_id,
-            parse_time(entry.manifest["crash_time"]).timestamp(),
+            entry.manifest.crash_time_ns / 10**9,
             entry.size_bytes,
             entry.entry_id in protected,
         )
@@ -339,7 +333,7 @@ PARALLEL_ENTRIES = 8
 class _Published(NamedTuple):
     entry_id: str
     entry: Entry
-    manifest: dict[str, Any]
+    manifest: Manifest
     stored: StoredEntry
     journal_text: bytes | None
 
@@ -611,7 +605,11 @@ class _Transaction:
                 if text is None:
                     text = staging.read_tail(record.name.name, ANALYSIS_BYTES)
             manifest = build_manifest(
-                entry_id, entry, self.origin, analyze(entry.kind, text), self.imported_from(entry)
+                entry_id,
+                entry,
+                self.origin,
+                analyze_entry(entry.kind, text),
+                self.imported_from(entry),
             )
             written = staging.write(MANIFEST_NAME, render_manifest(manifest))
             size += written.size
@@ -674,10 +672,7 @@ class _Transaction:
             if self.options.unlink:
                 for found in [self.found[record.origin], *copies]:
                     self.unlink(found, entry_id)
-        crash_time_usec = entry.crash_time_ns // 1000
-        journal.send_entry_archived(
-            self.sink, manifest, str(entry_path), crash_time_usec, journal_text
-        )
+        journal.send_entry_archived(self.sink, manifest, str(entry_path), journal_text)
 
     def unlink(self, found: Found, entry_id: str) -> None:
         problem = self.source.remove(found)

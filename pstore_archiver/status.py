@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from pstore_archiver.archive import Archive
+from pstore_archiver.archive import Archive, Damaged
 from pstore_archiver.config import Config
 from pstore_archiver.store import BACKEND_PARAMETER, filesystem_type, read_backend
 from pstore_archiver.terminal import escape
@@ -21,100 +21,162 @@ NO_BACKEND_ADVICE = (
 )
 
 
-def pending_records(store: Path) -> list[dict[str, Any]]:
+class Pending(NamedTuple):
+    """A file waiting in the store: its name and size."""
+
+    name: str
+    size: int
+
+
+class StoreStatus(NamedTuple):
+    path: str
+    exists: bool
+    filesystem: str | None
+    records: tuple[Pending, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self._asdict(),
+            "records": [r._asdict() for r in self.records],
+            "bytes": sum(r.size for r in self.records),
+        }
+
+
+class ArchiveStatus(NamedTuple):
+    path: str
+    exists: bool
+    entries: int
+    size_bytes: int
+    free_bytes: int | None
+    newest: str | None
+    damaged: tuple[Damaged, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "exists": self.exists,
+            "entries": self.entries,
+            "bytes": self.size_bytes,
+            "free_bytes": self.free_bytes,
+            "newest": self.newest,
+            "damaged": [{"id": d.entry_id, "reason": d.reason} for d in self.damaged],
+        }
+
+
+class Status(NamedTuple):
+    """What `status` shows; `to_json()` is `status --json`."""
+
+    backend: str | None
+    store: StoreStatus
+    archive: ArchiveStatus
+    retention: dict[str, int]  # the retention section of the configuration
+    last_run: dict[str, Any] | None  # .last-run.json as found: any document
+
+    @property
+    def healthy(self) -> bool:
+        """A backend is registered and nothing waits in the store."""
+        return self.backend is not None and not self.store.records
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "backend": self.backend,
+            "backend_parameter": BACKEND_PARAMETER,
+            "advice": None if self.backend else NO_BACKEND_ADVICE,
+            "store": self.store.to_json(),
+            "archive": self.archive.to_json(),
+            "retention": self.retention,
+            "last_run": self.last_run,
+        }
+
+
+def pending_records(store: Path) -> tuple[Pending, ...]:
     """Names and sizes of what waits in the store, without reading it."""
     try:
         names = sorted(os.listdir(store))
     except OSError:
-        return []
+        return ()
     records = []
     for name in names:
         try:
             size = os.lstat(store / name).st_size
         except OSError:
             continue  # gone meanwhile
-        records.append({"name": name, "size": size})
-    return records
+        records.append(Pending(name, size))
+    return tuple(records)
 
 
-def read_status(config: Config, archive: Archive) -> dict[str, Any]:
-    backend = read_backend()
-    waiting = pending_records(config.source_path)
+def read_status(config: Config, archive: Archive) -> Status:
     entries = archive.entries() if os.path.lexists(archive.path) else []
-    damaged = [{"id": d.entry_id, "reason": d.reason} for d in archive.damaged()]
     try:
         info = os.statvfs(archive.path)
         free: int | None = info.f_bavail * info.f_frsize
     except OSError:
         free = None
-    return {
-        "backend": backend,
-        "backend_parameter": BACKEND_PARAMETER,
-        "advice": None if backend else NO_BACKEND_ADVICE,
-        "store": {
-            "path": str(config.source_path),
-            "exists": config.source_path.is_dir(),
-            "filesystem": filesystem_type(config.source_path),
-            "records": waiting,
-            "bytes": sum(r["size"] for r in waiting),
-        },
-        "archive": {
-            "path": str(archive.path),
-            "exists": archive.path.is_dir(),
-            "entries": len(entries),
-            "bytes": sum(e.size_bytes for e in entries),
-            "free_bytes": free,
-            "newest": entries[-1].entry_id if entries else None,
-            "damaged": damaged,
-        },
-        "retention": config.as_dict()["retention"],
-        "last_run": archive.read_last_run() if archive.path.is_dir() else None,
-    }
+    return Status(
+        backend=read_backend(),
+        store=StoreStatus(
+            path=str(config.source_path),
+            exists=config.source_path.is_dir(),
+            filesystem=filesystem_type(config.source_path),
+            records=pending_records(config.source_path),
+        ),
+        archive=ArchiveStatus(
+            path=str(archive.path),
+            exists=archive.path.is_dir(),
+            entries=len(entries),
+            size_bytes=sum(e.size_bytes for e in entries),
+            free_bytes=free,
+            newest=entries[-1].entry_id if entries else None,
+            damaged=tuple(archive.damaged()),
+        ),
+        retention=config.as_dict()["retention"],
+        last_run=archive.read_last_run() if archive.path.is_dir() else None,
+    )
 
 
-def render_status(status: dict[str, Any]) -> str:
+def render_status(status: Status) -> str:
     """The status for a terminal: every line escaped (names and reasons can hold anything),
     then the advice, which is ours, on a line of its own."""
-    store, archive = status["store"], status["archive"]
-    if status["backend"]:
-        backend = f"{status['backend']} (registered)"
+    store, archive = status.store, status.archive
+    if status.backend:
+        backend = f"{status.backend} (registered)"
     else:
-        backend = f"none ({status['backend_parameter']} says (null))"
-    if not store["exists"]:
+        backend = f"none ({BACKEND_PARAMETER} says (null))"
+    if not store.exists:
         mounted = "missing"
-    elif store["filesystem"] == "pstore":
+    elif store.filesystem == "pstore":
         mounted = "pstore mounted"
     else:
-        mounted = f"not a pstore mount ({store['filesystem'] or 'a plain directory'})"
-    waiting = store["records"]
+        mounted = f"not a pstore mount ({store.filesystem or 'a plain directory'})"
+    waiting = store.records
     lines = [
         f"Backend: {backend}",
-        f"Store:   {store['path']} ({mounted})",
-        f"Waiting: {len(waiting)} records, {format_size(store['bytes'])}"
+        f"Store:   {store.path} ({mounted})",
+        f"Waiting: {len(waiting)} records, {format_size(sum(r.size for r in waiting))}"
         + ("  (run: pstore-archiver run)" if waiting else ""),
-        *(f"           {r['name']} ({r['size']} bytes)" for r in waiting[:10]),
+        *(f"           {r.name} ({r.size} bytes)" for r in waiting[:10]),
     ]
     if len(waiting) > 10:
         lines.append(f"           ... and {len(waiting) - 10} more")
-    free = archive["free_bytes"]
+    free = archive.free_bytes
     lines += [
-        f"Archive: {archive['path']}" + ("" if archive["exists"] else " (not created yet)"),
-        f"         {archive['entries']} entries, {format_size(archive['bytes'])}, "
+        f"Archive: {archive.path}" + ("" if archive.exists else " (not created yet)"),
+        f"         {archive.entries} entries, {format_size(archive.size_bytes)}, "
         + (f"{format_size(free)} free on its file system" if free is not None else "free unknown"),
     ]
-    damaged = archive["damaged"]
+    damaged = archive.damaged
     if damaged:
         lines.append(f"Damaged: {len(damaged)} entries, skipped (not listed, never removed):")
-        lines.extend(f"           {d['id']}: {d['reason']}" for d in damaged[:10])
+        lines.extend(f"           {d.entry_id}: {d.reason}" for d in damaged[:10])
         if len(damaged) > 10:
             lines.append(f"           ... and {len(damaged) - 10} more")
     lines += [
-        "Limits:  " + _limits_text(status["retention"]),
-        "Last run: " + _last_run_text(status["last_run"]),
+        "Limits:  " + _limits_text(status.retention),
+        "Last run: " + _last_run_text(status.last_run),
     ]
     text = [escape(line) for line in lines]
-    if not status["backend"]:
-        text.insert(1, f"  {status['advice']}")
+    if not status.backend:
+        text.insert(1, f"  {NO_BACKEND_ADVICE}")
     return "\n".join(text)
 
 

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 
 _FIRST_S = -62135596800  # 0001-01-01T00:00:00Z
 _LAST_S = 253402300799  # 9999-12-31T23:59:59Z
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def utc_from_ns(time_ns: int) -> datetime:
@@ -47,3 +48,9 @@ def parse_time(text: str) -> datetime:
     if not isinstance(text, str) or not text.endswith("Z") or len(text) > 40:
         raise ValueError(f"not a UTC time: {text!r}")
     return datetime.fromisoformat(text[:-1]).replace(tzinfo=timezone.utc)
+
+
+def ns_of_time(moment: datetime) -> int:
+    """Nanoseconds since the epoch of an aware time, exactly (no float on the way)."""
+    since = moment - _EPOCH
+    return ((since.days * 86400 + since.seconds) * 10**6 + since.microseconds) * 1000

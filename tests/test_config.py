@@ -13,8 +13,9 @@ import pytest
 
 from pstore_archiver import config as config_module
 from pstore_archiver.cli import main
-from pstore_archiver.config import DEFAULTS, load_config
+from pstore_archiver.config import DEFAULTS, SETTINGS, Config, load_config
 from pstore_archiver.errors import ConfigError
+from pstore_archiver.retention import Limits
 from pstore_archiver.units import format_size, parse_duration, parse_size
 
 REPO = Path(__file__).resolve().parents[1]
@@ -94,6 +95,54 @@ def test_format_size() -> None:
         "256M",
         "15G",
     ]
+
+
+# --- the table of settings --------------------------------------------------------------------
+
+
+def test_config_has_one_attribute_per_setting() -> None:
+    assert Config._fields == (*(s.attribute for s in SETTINGS), "origins")
+    assert len({(s.section, s.key) for s in SETTINGS}) == len(SETTINGS)
+    assert Limits._fields == tuple(s.attribute for s in SETTINGS if s.section == "retention")
+
+
+def test_the_pydantic_model_defaults_are_the_table_s() -> None:
+    from pstore_archiver import config_model
+
+    validated = config_model.validate({})
+    assert not isinstance(validated, list)
+    assert validated.model_dump() == DEFAULTS
+    assert list(DEFAULTS) == ["source", "archive", "retention", "journal"]
+
+
+def shipped_keys(text: str) -> list[tuple[str, str, str]]:
+    """(section, key, value as written) of the commented `#key = value` lines, in order."""
+    section, keys = "", []
+    for line in text.splitlines():
+        if re.fullmatch(r"\[[a-z]+\]", line):
+            section = line.strip("[]")
+        elif match := re.fullmatch(r"#([a-z_]+) = (.*)", line):
+            keys.append((section, match[1], match[2]))
+    return keys
+
+
+def test_the_shipped_file_lists_every_setting_in_order_with_its_default() -> None:
+    from pstore_archiver import config_model
+
+    text = (REPO / "conf" / "pstore-archiver.toml").read_text()
+    listed = shipped_keys(text)
+    assert [(section, key) for section, key, _ in listed] == [(s.section, s.key) for s in SETTINGS]
+    written: dict[str, dict[str, object]] = {}
+    for section, key, value in listed:
+        written.setdefault(section, {}).update(json.loads(f'{{"{key}": {value}}}'))
+    validated = config_model.validate(written)  # "256M" means 256 << 20
+    assert not isinstance(validated, list), validated
+    assert validated.model_dump() == DEFAULTS
+
+
+def test_a_setting_missing_from_the_shipped_file_is_found() -> None:
+    text = (REPO / "conf" / "pstore-archiver.toml").read_text().replace("#keep_free = ", "#x = ")
+    assert [k for _, k, _ in shipped_keys(text)] != [s.key for s in SETTINGS]
 
 
 def test_no_file_means_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -103,6 +103,29 @@ def test_filters() -> None:
     assert ids(Filters(reason="oops")) == ["2"]
 
 
+@pytest.mark.parametrize("wanted", ["efi", "efi_pstore"])
+def test_crashes_and_top_take_efi_for_efi_pstore(wanted: str) -> None:
+    crashes = unique(
+        crash_from_fields(fields(n, MACHINE_A, "s", PSTORE_BACKEND=backend))
+        for n, backend in ((1, "efi"), (2, "efi_pstore"), (3, "erst"))
+    )
+    chosen = select(crashes, Filters(backend=wanted))
+    assert [c.backend for c in chosen] == ["efi", "efi_pstore"]
+    assert [(r.signature, r.crashes) for r in top(chosen)] == [("s", 2)]
+
+
+@pytest.mark.parametrize("wanted", ["pstore_blk", "pstore-blk"])
+def test_crashes_take_pstore_blk_for_pstore_dash_blk(wanted: str) -> None:
+    crashes = unique(
+        crash_from_fields(fields(n, MACHINE_A, "s", PSTORE_BACKEND=backend))
+        for n, backend in ((1, "pstore-blk"), (2, "pstore_blk"), (3, "ramoops"))
+    )
+    assert [c.backend for c in select(crashes, Filters(backend=wanted))] == [
+        "pstore-blk",
+        "pstore_blk",
+    ]
+
+
 def test_top_counts_machines_and_kernels_per_signature() -> None:
     crashes = unique(
         crash_from_fields(f)
@@ -242,4 +265,5 @@ def test_fleet_filters_and_sources(fleet: Path, capsys: pytest.CaptureFixture[st
         "ramoops-oops1", "ramoops-panic2",
     ]  # fmt: skip
     assert entries("-D", str(fleet), "--signature", "kernel-nothing-00000000") == []
+    assert entries("-D", str(fleet), "--backend", "ramoops") == ["ramoops-oops1", "ramoops-panic2"]
     assert pstore_archiver(capsys, "crashes", "-D", str(fleet / "nope"))[0] == 2

@@ -36,7 +36,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pstore_archiver.cli import main
-from pstore_archiver.manifest import check_manifest
+from pstore_archiver.manifest import Manifest, ManifestError
 from pstore_archiver.records import MAX_PART
 
 OWN = re.compile(
@@ -237,7 +237,9 @@ def sound_copies(archive: Path) -> dict[tuple[bytes, str], int]:
             manifest = json.loads((entry / "entry.json").read_bytes())
         except (OSError, ValueError, RecursionError):
             continue
-        if check_manifest(manifest, entry.name) is not None:
+        try:
+            Manifest.from_json(manifest, str(entry / "entry.json"), entry.name)
+        except ManifestError:
             continue
         for record in manifest["records"]:
             path = os.path.join(os.fsencode(entry), os.fsencode(record["name"]))

@@ -99,6 +99,33 @@ def test_list_filters(
     assert [m["id"] for m in json.loads(capsys.readouterr().out)] == expected
 
 
+@pytest.mark.parametrize(
+    "names, wanted",
+    [
+        (("efi", "efi_pstore"), ("efi", "efi_pstore")),
+        (("pstore_blk", "pstore-blk"), ("pstore_blk", "pstore-blk")),
+    ],
+)
+def test_list_backend_takes_either_name_the_kernel_gave_it(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    names: tuple[str, str],
+    wanted: tuple[str, str],
+) -> None:
+    store, archive = tmp_path / "pstore", tmp_path / "archive"
+    records = [
+        FakeRecord(f"dmesg-{name}-{n}", b"Panic#1 Part1\nx\n", 1795722000 + 60 * n)
+        for n, name in enumerate([*names, "erst"], start=1)
+    ]
+    write_store(store, records)
+    assert main(["--source", str(store), "--archive", str(archive), "run"]) == 0
+    for backend in wanted:
+        capsys.readouterr()
+        assert cli(archive, "list", "--json", "--backend", backend) == 0
+        listed = json.loads(capsys.readouterr().out)
+        assert [m["backend"] for m in listed] == list(names)  # the kernel's names, kept
+
+
 def test_list_empty_archive(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli(tmp_path / "nothing", "list") == 1
     captured = capsys.readouterr()

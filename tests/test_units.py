@@ -34,7 +34,7 @@ EXEC_START = "/usr/bin/pstore-archiver run"
 # message, and the catalog must use no other.
 CATALOG_FIELDS: dict[MessageId, frozenset[Field]] = {
     MessageId.dump_archived: frozenset(
-        {Field.entry, Field.reason, Field.dump_count, Field.backend, Field.archive_path}
+        {Field.entry, Field.reason, Field.oopscount, Field.backend, Field.archive_path}
     ),
     MessageId.record_archived: frozenset(
         {Field.entry, Field.kind, Field.backend, Field.archive_path}
