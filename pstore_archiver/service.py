@@ -342,6 +342,7 @@ class _Published(NamedTuple):
     manifest: dict[str, Any]
     stored: StoredEntry
     journal_text: bytes | None
+    frames: tuple[str, ...]  # the call trace, for PSTORE_FRAMES
 
 
 class _Refused(NamedTuple):
@@ -604,14 +605,15 @@ class _Transaction:
                 )
                 size += written.size
                 text = tail.data()
-                journal_text = self.sink.attachment(text, written.size)
+                journal_text = self.sink.attachment(text, written.size, self.origin.hostname)
             elif entry.kind in ("dmesg", "console"):
                 record = entry.records[0]
                 text = record.data
                 if text is None:
                     text = staging.read_tail(record.name.name, ANALYSIS_BYTES)
+            analysis = analyze(entry.kind, text)
             manifest = build_manifest(
-                entry_id, entry, self.origin, analyze(entry.kind, text), self.imported_from(entry)
+                entry_id, entry, self.origin, analysis, self.imported_from(entry)
             )
             written = staging.write(MANIFEST_NAME, render_manifest(manifest))
             size += written.size
@@ -620,7 +622,8 @@ class _Transaction:
             staging.discard()
             raise
         stored = StoredEntry(manifest, size, written.key)
-        return _Published(entry_id, entry, manifest, stored, journal_text)
+        frames = analysis.call_trace if analysis else ()
+        return _Published(entry_id, entry, manifest, stored, journal_text, frames)
 
     def copy_record(self, staging: Staging, record: Record) -> int:
         """Copy one record byte-exact (mtime = its time); the bytes written must be the
@@ -663,7 +666,7 @@ class _Transaction:
 
     def finish(self, published: _Published) -> None:
         """For a durable entry: unlink its records, then tell the journal."""
-        entry_id, entry, manifest, stored, journal_text = published
+        entry_id, entry, manifest, stored, journal_text, frames = published
         self.archive.remember(stored)
         entry_path = self.archive.path / entry_id
         self.report.entries.append(_entry_summary(entry_id, entry, entry_path))
@@ -676,7 +679,7 @@ class _Transaction:
                     self.unlink(found, entry_id)
         crash_time_usec = entry.crash_time_ns // 1000
         journal.send_entry_archived(
-            self.sink, manifest, str(entry_path), crash_time_usec, journal_text
+            self.sink, manifest, str(entry_path), crash_time_usec, journal_text, frames
         )
 
     def unlink(self, found: Found, entry_id: str) -> None:
