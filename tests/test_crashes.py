@@ -242,3 +242,19 @@ def test_fleet_filters_and_sources(fleet: Path, capsys: pytest.CaptureFixture[st
     ]  # fmt: skip
     assert entries("-D", str(fleet), "--signature", "kernel-nothing-00000000") == []
     assert pstore_archiver(capsys, "crashes", "-D", str(fleet / "nope"))[0] == 2
+
+
+@pytest.mark.root
+def test_a_directory_laid_out_as_var_log_journal(
+    fleet: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """-D reads what sd-journal reads in a directory: its files and those in
+    subdirectories named by a machine id; other subdirectories and files are left."""
+    (tmp_path / MACHINE_A).mkdir()
+    shutil.copyfile(fleet / "remote-host-a.journal", tmp_path / MACHINE_A / "system.journal")
+    (tmp_path / "remote").mkdir()
+    shutil.copyfile(fleet / "remote-host-b.journal", tmp_path / "remote" / "b.journal")
+    shutil.copyfile(fleet / "remote-host-b.journal", tmp_path / "b.journal.bak")
+    code, output = pstore_archiver(capsys, "crashes", "-D", str(tmp_path), "--json")
+    assert code == 0
+    assert {c["machine_id"] for c in json.loads(output)} == {MACHINE_A}
