@@ -20,9 +20,6 @@ from pstore_archiver.errors import UsageError, describe_os_error
 from pstore_archiver.journal import MessageId
 
 _LOCAL_ONLY = 1  # sd_journal_open()'s SD_JOURNAL_LOCAL_ONLY: this machine's journal
-# sd-journal decompresses a compressed field in full to compare its name while it looks
-# for another field; it need not go past the names.
-_DATA_THRESHOLD = 64
 
 
 def read_dump_announcements(
@@ -66,7 +63,6 @@ def _glob_files(pattern: str | None) -> list[str]:
 
 def _announcements(reader: Any, fields: Sequence[str]) -> Iterator[dict[str, str]]:
     try:
-        reader.data_threshold = _DATA_THRESHOLD
         reader.add_match(f"MESSAGE_ID={MessageId.dump_archived.value}".encode())
         get = reader._get
         while reader._next():
