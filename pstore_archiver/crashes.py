@@ -176,7 +176,8 @@ def _stamp(moment: datetime | None) -> float:
     return moment.timestamp() if moment else float("-inf")
 
 
-CRASH_COLUMNS = ("TIME", "HOST", "DUMP", "KERNEL", "SIGNATURE", "SUMMARY")
+CRASH_COLUMNS = ("TIME", "HOST", "MACHINE", "DUMP", "KERNEL", "SIGNATURE", "SUMMARY")
+_SHORT_MACHINE_ID = 12  # hex digits, enough to tell a fleet's machines apart
 TOP_COLUMNS = ("CRASHES", "MACHINES", "FIRST", "LAST", "KERNELS", "SIGNATURE", "SUMMARY")
 _SHOWN_KERNELS = 2
 
@@ -188,7 +189,8 @@ def crash_rows(crashes: Sequence[Crash]) -> list[tuple[str, ...]]:
             escape(cell or "-")
             for cell in (
                 format_local(c.crash_time) if c.crash_time else None,
-                c.hostname or (c.machine_id or "")[:12] or None,
+                c.hostname,
+                (c.machine_id or "")[:_SHORT_MACHINE_ID] or None,
                 f"{c.reason}#{c.dump_count}" if c.reason else None,
                 c.kernel_release,
                 c.signature,

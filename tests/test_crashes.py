@@ -193,8 +193,11 @@ def test_crashes_of_a_fleet_each_once(fleet: Path, capsys: pytest.CaptureFixture
     code, output = pstore_archiver(capsys, "crashes", "-D", str(fleet))
     assert code == 0
     lines = output.splitlines()
-    assert lines[0].split() == ["TIME", "HOST", "DUMP", "KERNEL", "SIGNATURE", "SUMMARY"]
+    assert lines[0].split() == [
+        "TIME", "HOST", "MACHINE", "DUMP", "KERNEL", "SIGNATURE", "SUMMARY",
+    ]  # fmt: skip
     assert len(lines) == 5 and "Oops#1" in lines[1] and "6.1.0-56-amd64" in lines[1]
+    assert f" {MACHINE_A[:12]} " in lines[1] and f" {MACHINE_B[:12]} " in lines[4]
 
 
 @pytest.mark.root
