@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from pstore_archiver.diagnostics import log
 from pstore_archiver.errors import UsageError, describe_os_error
 from pstore_archiver.journal import MessageId
 
@@ -32,7 +33,12 @@ def read_dump_announcements(
         yield from _announcements(_open(_LOCAL_ONLY, None, "the journal"), fields)
         return
     for path in _journal_files(directory) if directory is not None else _glob_files(pattern):
-        yield from _announcements(_open(0, [path], path), fields)
+        try:
+            reader = _open(0, [path], path)
+        except UsageError as e:  # journalctl, too, ignores a file it cannot read
+            log.warning("%s; skipped", e)
+            continue
+        yield from _announcements(reader, fields)
 
 
 def _journal_files(directory: Path) -> list[str]:

@@ -252,12 +252,17 @@ def test_a_directory_laid_out_as_var_log_journal(
     fleet: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """-D reads what sd-journal reads in a directory: its files and those in
-    subdirectories named by a machine id; other subdirectories and files are left."""
+    subdirectories named by a machine id; other subdirectories and files are left, and a
+    file that cannot be read is skipped with a warning."""
     (tmp_path / MACHINE_A).mkdir()
     shutil.copyfile(fleet / "remote-host-a.journal", tmp_path / MACHINE_A / "system.journal")
     (tmp_path / "remote").mkdir()
     shutil.copyfile(fleet / "remote-host-b.journal", tmp_path / "remote" / "b.journal")
     shutil.copyfile(fleet / "remote-host-b.journal", tmp_path / "b.journal.bak")
-    code, output = pstore_archiver(capsys, "crashes", "-D", str(tmp_path), "--json")
-    assert code == 0
+    (tmp_path / "remote-cut.journal").write_bytes(b"LPKSHHRH")  # a truncated file
+    capsys.readouterr()
+    assert main(["crashes", "-D", str(tmp_path), "--json"]) == 0
+    output, errors = capsys.readouterr()
     assert {c["machine_id"] for c in json.loads(output)} == {MACHINE_A}
+    assert f"{tmp_path / 'remote-cut.journal'}: cannot open the journal" in errors
+    assert errors.rstrip().endswith("; skipped")  # as journalctl ignores it
