@@ -602,8 +602,9 @@ def add_crashes_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--signature", metavar="S", help="only crashes with this signature")
 
 
-def journal_crashes(args: argparse.Namespace) -> list[Any]:
-    """Each crash the journal announced once, oldest first, filtered as asked."""
+def journal_crashes(args: argparse.Namespace, fields: Sequence[str]) -> list[Any]:
+    """Each crash the journal announced once, oldest first, filtered as asked; only the
+    given fields of each message are read."""
     from pstore_archiver.crashes import Filters, crash_from_fields, select, unique
     from pstore_archiver.journal_reader import read_dump_announcements
 
@@ -616,8 +617,8 @@ def journal_crashes(args: argparse.Namespace) -> list[Any]:
         reason=args.reason,
         backend=args.backend,
     )
-    announced = read_dump_announcements(args.directory, args.file)
-    return select(unique(crash_from_fields(fields) for fields in announced), filters)
+    announced = read_dump_announcements(fields, args.directory, args.file)
+    return select(unique(crash_from_fields(values) for values in announced), filters)
 
 
 def terminal_width() -> int:
@@ -625,10 +626,10 @@ def terminal_width() -> int:
 
 
 def verb_crashes(args: argparse.Namespace) -> int:
-    from pstore_archiver.crashes import CRASH_COLUMNS, crash_json, crash_rows
+    from pstore_archiver.crashes import CRASH_COLUMNS, FIELDS, crash_json, crash_rows
     from pstore_archiver.query import render_table
 
-    crashes = journal_crashes(args)
+    crashes = journal_crashes(args, FIELDS)
     if args.json:
         print_json([crash_json(crash) for crash in crashes])
     elif crashes:
@@ -639,10 +640,10 @@ def verb_crashes(args: argparse.Namespace) -> int:
 
 
 def verb_top(args: argparse.Namespace) -> int:
-    from pstore_archiver.crashes import TOP_COLUMNS, top, top_json, top_rows
+    from pstore_archiver.crashes import TOP_COLUMNS, TOP_FIELDS, top, top_json, top_rows
     from pstore_archiver.query import render_table
 
-    counts = top(journal_crashes(args))
+    counts = top(journal_crashes(args, TOP_FIELDS))
     if args.json:
         print_json([top_json(row) for row in counts])
     elif counts:

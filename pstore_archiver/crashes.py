@@ -21,7 +21,7 @@ class Crash(NamedTuple):
     """One crash as one journal entry announced it."""
 
     crash_id: str
-    crash_time: datetime | None
+    crash_usec: int | None  # PSTORE_CRASH_TIMESTAMP: µs since the epoch
     machine_id: str | None
     hostname: str | None
     entry: str | None
@@ -33,6 +33,10 @@ class Crash(NamedTuple):
     kernel_release: str | None
     os_release: str | None
 
+    @property
+    def crash_time(self) -> datetime | None:
+        return _time(self.crash_usec)
+
 
 class Filters(NamedTuple):
     since: datetime | None = None
@@ -43,6 +47,22 @@ class Filters(NamedTuple):
     backend: str | None = None  # efi and efi_pstore are one backend (query.backend_word)
 
 
+# The fields read from each journal entry: what `top` and the filters use, and for
+# `crashes` every field crash_from_fields reads.
+TOP_FIELDS = (
+    "_MACHINE_ID",
+    "_HOSTNAME",
+    "PSTORE_CRASH_ID",
+    "PSTORE_CRASH_TIMESTAMP",
+    "PSTORE_ENTRY",
+    "PSTORE_REASON",
+    "PSTORE_SIGNATURE",
+    "PSTORE_SUMMARY",
+    "PSTORE_KERNEL_RELEASE",
+)
+FIELDS = (*TOP_FIELDS, "PSTORE_BACKEND", "PSTORE_COUNT", "PSTORE_OS_RELEASE")
+
+
 def crash_from_fields(fields: Mapping[str, str]) -> Crash:
     """A Crash from an entry's fields (all strings).  Without `PSTORE_CRASH_ID` (senders
     older than the field) the machine and entry id stand in for it."""
@@ -51,7 +71,7 @@ def crash_from_fields(fields: Mapping[str, str]) -> Crash:
     identity = fields.get("PSTORE_CRASH_ID") or f"{machine_id or '?'}/{entry or '?'}"
     return Crash(
         crash_id=identity,
-        crash_time=_time_from_usec(fields.get("PSTORE_CRASH_TIMESTAMP")),
+        crash_usec=_usec(fields.get("PSTORE_CRASH_TIMESTAMP")),
         machine_id=machine_id,
         hostname=fields.get("_HOSTNAME"),
         entry=entry,
@@ -65,14 +85,22 @@ def crash_from_fields(fields: Mapping[str, str]) -> Crash:
     )
 
 
-def _time_from_usec(value: str | None) -> datetime | None:
+_MAX_USEC = 253402300800 * 10**6  # 10000-01-01: beyond what datetime shows
+
+
+def _usec(value: str | None) -> int | None:
+    """A timestamp as sent, or None for one that is not a time (a sender's clock far off)."""
     if value is None or not value.isdigit() or len(value) > 19:
         return None
-    seconds, usec = divmod(int(value), 10**6)
-    try:
-        return datetime.fromtimestamp(seconds, timezone.utc).replace(microsecond=usec)
-    except (OverflowError, OSError, ValueError):  # a sender's clock far off
+    usec = int(value)
+    return usec if usec < _MAX_USEC else None
+
+
+def _time(usec: int | None) -> datetime | None:
+    if usec is None:
         return None
+    seconds, fraction = divmod(usec, 10**6)
+    return datetime.fromtimestamp(seconds, timezone.utc).replace(microsecond=fraction)
 
 
 def unique(crashes: Iterable[Crash]) -> list[Crash]:
@@ -83,19 +111,25 @@ def unique(crashes: Iterable[Crash]) -> list[Crash]:
     return sorted(seen.values(), key=_order)
 
 
-def _order(crash: Crash) -> tuple[float, str]:
-    stamp = crash.crash_time.timestamp() if crash.crash_time else float("-inf")
-    return (stamp, crash.crash_id)
+def _order(crash: Crash) -> tuple[int, str]:
+    return (-1 if crash.crash_usec is None else crash.crash_usec, crash.crash_id)
 
 
 def select(crashes: Sequence[Crash], filters: Filters) -> list[Crash]:
-    return [crash for crash in crashes if _matches(crash, filters)]
+    if filters == Filters():
+        return list(crashes)
+    since, until = _usec_of(filters.since), _usec_of(filters.until)
+    return [crash for crash in crashes if _matches(crash, filters, since, until)]
 
 
-def _matches(crash: Crash, filters: Filters) -> bool:
-    if filters.since and (crash.crash_time is None or crash.crash_time < filters.since):
+def _usec_of(moment: datetime | None) -> int | None:
+    return None if moment is None else round(moment.timestamp() * 10**6)
+
+
+def _matches(crash: Crash, filters: Filters, since: int | None, until: int | None) -> bool:
+    if since is not None and (crash.crash_usec is None or crash.crash_usec < since):
         return False
-    if filters.until and (crash.crash_time is None or crash.crash_time > filters.until):
+    if until is not None and (crash.crash_usec is None or crash.crash_usec > until):
         return False
     if filters.machine and not (
         (crash.machine_id or "").startswith(filters.machine.replace("-", "").lower())
@@ -145,7 +179,8 @@ def _stamp(moment: datetime | None) -> float:
     return moment.timestamp() if moment else float("-inf")
 
 
-CRASH_COLUMNS = ("TIME", "HOST", "DUMP", "KERNEL", "SIGNATURE", "SUMMARY")
+CRASH_COLUMNS = ("TIME", "HOST", "MACHINE", "DUMP", "KERNEL", "SIGNATURE", "SUMMARY")
+_SHORT_MACHINE_ID = 12  # hex digits, enough to tell a fleet's machines apart
 TOP_COLUMNS = ("CRASHES", "MACHINES", "FIRST", "LAST", "KERNELS", "SIGNATURE", "SUMMARY")
 _SHOWN_KERNELS = 2
 
@@ -157,7 +192,8 @@ def crash_rows(crashes: Sequence[Crash]) -> list[tuple[str, ...]]:
             escape(cell or "-")
             for cell in (
                 format_local(c.crash_time) if c.crash_time else None,
-                c.hostname or (c.machine_id or "")[:12] or None,
+                c.hostname,
+                (c.machine_id or "")[:_SHORT_MACHINE_ID] or None,
                 f"{c.reason}#{c.oopscount}" if c.reason else None,
                 c.kernel_release,
                 c.signature,
@@ -200,9 +236,10 @@ def _kernels(kernels: Sequence[str]) -> str | None:
 
 def crash_json(crash: Crash) -> dict[str, str | None]:
     """One crash for `crashes --json`: every key, null where the journal had no value."""
-    document = crash._asdict()
-    document["crash_time"] = _iso(crash.crash_time)
-    document["count"] = document.pop("oopscount")
+    document = {"crash_id": crash.crash_id, "crash_time": _iso(crash.crash_time)}
+    for key, value in crash._asdict().items():
+        if key not in ("crash_id", "crash_usec"):
+            document["count" if key == "oopscount" else key] = value
     return document
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Callable, TextIO
 
 from pstore_archiver.analysis import SIGNATURE_VERSION
@@ -45,6 +45,7 @@ class Field(StrEnum):
     crash_timestamp = "PSTORE_CRASH_TIMESTAMP"
     summary = "PSTORE_SUMMARY"
     function = "PSTORE_FUNCTION"
+    frames = "PSTORE_FRAMES"
     process = "PSTORE_PROCESS"
     kernel_release = "PSTORE_KERNEL_RELEASE"
     signature = "PSTORE_SIGNATURE"
@@ -109,20 +110,26 @@ class Sink:
         self._write_stderr(message_id, priority, message, fields)
         self.sent += 1
 
-    def attachment(self, log_tail: bytes, total_bytes: int) -> bytes | None:
-        """What an entry's message carries of its log (`PSTORE_TEXT`): the newest
-        `max_attach` bytes, redacted unless `journal.text = "full"`; None for "none".
-        `log_tail` is the newest end of a log of `total_bytes`."""
+    def attachment(
+        self, log_tail: bytes, total_bytes: int, hostname: str | None = None
+    ) -> bytes | None:
+        """What an entry's message carries of its log (`PSTORE_TEXT`): at most
+        `max_attach` bytes of UTF-8, its newest end, redacted unless `journal.text =
+        "full"`; None for "none".  `log_tail` is the newest end of a log of `total_bytes`."""
         if self.text == "none":
             return None
-        text = cut_to_newest(log_tail, self.max_attach_bytes, total_bytes)
-        if self.text == "redacted":
-            from pstore_archiver.redact import redact_text
+        window = log_tail[-2 * self.max_attach_bytes :]  # redaction changes the length
+        text = self.shared_text(window.decode("utf-8", "replace"), hostname).encode()
+        whole = len(window) == total_bytes
+        return cut_to_newest(text, self.max_attach_bytes, None if whole else total_bytes)
 
-            text = redact_text(text.decode("utf-8", "surrogateescape")).encode(
-                "utf-8", "surrogateescape"
-            )
-        return text
+    def shared_text(self, text: str, hostname: str | None) -> str:
+        """Text that leaves the machine (the log, the summary), as `journal.text` says."""
+        if self.text != "redacted":
+            return text
+        from pstore_archiver.redact import redact_text
+
+        return redact_text(text, hostname)
 
     def _journal_sendv(self) -> SendV | None:
         # sd_journal_sendv() reports success when no journald listens (the message is
@@ -176,20 +183,36 @@ def dump_priority(reason: str | None) -> int:
 
 
 def cut_to_newest(text: bytes, max_bytes: int, total_bytes: int | None = None) -> bytes:
-    """The newest end of a log, whole lines, saying that it was cut.  `text` may itself be
-    the newest end of a log of `total_bytes`."""
+    """The newest end of a log, whole lines, saying that it was cut: at most max_bytes in
+    all, note included.  `text` may itself be the newest end of a log of `total_bytes`."""
     total = len(text) if total_bytes is None else total_bytes
     if total <= max_bytes and len(text) == total:
         return text
-    tail = text[max(0, len(text) - max_bytes) :]
+    room = max_bytes - len(_cut_note(max_bytes, total))  # the note with the most digits
+    if room <= 0:
+        return _from_a_character(text[len(text) - max_bytes :])
+    tail = text[len(text) - room :]
     newline = tail.find(b"\n")
     if 0 <= newline < len(tail) - 1:
         tail = tail[newline + 1 :]
-    note = f"[pstore-archiver: cut to the newest {len(tail)} of {total} bytes]\n"
-    return note.encode() + tail
+    return _cut_note(len(_from_a_character(tail)), total) + _from_a_character(tail)
 
 
-def entry_fields(manifest: Manifest, entry_path: str) -> dict[Field, str]:
+def _cut_note(kept: int, total: int) -> bytes:
+    return f"[pstore-archiver: cut to the newest {kept} of {total} bytes]\n".encode()
+
+
+def _from_a_character(text: bytes) -> bytes:
+    """text without the rest of a UTF-8 character cut at its start."""
+    return text.lstrip(bytes(range(0x80, 0xC0)))
+
+
+MAX_FRAMES = 16  # as ABRT's kernel-oops hash; the call trace's top
+
+
+def entry_fields(
+    manifest: Manifest, entry_path: str, frames: Sequence[str] = ()
+) -> dict[Field, str]:
     parts = [r.part for r in manifest.records if r.part is not None]
     values: dict[Field, object] = {
         Field.entry: manifest.entry_id,
@@ -204,6 +227,7 @@ def entry_fields(manifest: Manifest, entry_path: str) -> dict[Field, str]:
         Field.crash_timestamp: manifest.crash_time_ns // 1000,
         Field.summary: manifest.summary,
         Field.function: manifest.function,
+        Field.frames: " ".join(frames[:MAX_FRAMES]) or None,
         Field.process: manifest.process,
         Field.kernel_release: manifest.kernel_release,
         Field.signature: manifest.signature,
@@ -216,6 +240,20 @@ def entry_fields(manifest: Manifest, entry_path: str) -> dict[Field, str]:
     return {name: str(value) for name, value in values.items() if value is not None}
 
 
+def _shared_summary(sink: Sink, manifest: Manifest, fields: dict[Field, str]) -> str:
+    """The summary as it may leave the machine (in PSTORE_SUMMARY and MESSAGE): redacted
+    with the log, and with "none" neither it nor the process, only the signature, function
+    and frames (as ABRT's uReport)."""
+    if sink.text == "none":
+        fields.pop(Field.summary, None)
+        fields.pop(Field.process, None)
+        return ""
+    for name in (Field.summary, Field.process):
+        if name in fields:
+            fields[name] = sink.shared_text(fields[name], manifest.hostname)
+    return fields.get(Field.summary, "")
+
+
 def _missing_text(manifest: Manifest) -> str | None:
     """`3 5`: the missing part numbers; a long list ends `... (N missing)`."""
     listed = [str(p) for p in manifest.missing_parts]
@@ -225,12 +263,17 @@ def _missing_text(manifest: Manifest) -> str | None:
 
 
 def send_entry_archived(
-    sink: Sink, manifest: Manifest, entry_path: str, text: bytes | None
+    sink: Sink,
+    manifest: Manifest,
+    entry_path: str,
+    text: bytes | None,
+    frames: Sequence[str] = (),
 ) -> None:
-    fields = entry_fields(manifest, entry_path)
+    fields = entry_fields(manifest, entry_path, frames)
+    summary = _shared_summary(sink, manifest, fields)
     if text is not None:
         fields[Field.text] = text.decode("utf-8", errors="replace")
-    tail = f": {manifest.summary}" if manifest.summary else ""
+    tail = f": {summary}" if summary else ""
     if manifest.imported_from:
         tail = f" (imported from {manifest.imported_from}){tail}"
     if manifest.reason is not None:

@@ -336,6 +336,7 @@ class _Published(NamedTuple):
     manifest: Manifest
     stored: StoredEntry
     journal_text: bytes | None
+    frames: tuple[str, ...]  # the call trace, for PSTORE_FRAMES
 
 
 class _Refused(NamedTuple):
@@ -598,18 +599,15 @@ class _Transaction:
                 )
                 size += written.size
                 text = tail.data()
-                journal_text = self.sink.attachment(text, written.size)
+                journal_text = self.sink.attachment(text, written.size, self.origin.hostname)
             elif entry.kind in ("dmesg", "console"):
                 record = entry.records[0]
                 text = record.data
                 if text is None:
                     text = staging.read_tail(record.name.name, ANALYSIS_BYTES)
+            analysis = analyze_entry(entry.kind, text)
             manifest = build_manifest(
-                entry_id,
-                entry,
-                self.origin,
-                analyze_entry(entry.kind, text),
-                self.imported_from(entry),
+                entry_id, entry, self.origin, analysis, self.imported_from(entry)
             )
             written = staging.write(MANIFEST_NAME, render_manifest(manifest))
             size += written.size
@@ -618,7 +616,8 @@ class _Transaction:
             staging.discard()
             raise
         stored = StoredEntry(manifest, size, written.key)
-        return _Published(entry_id, entry, manifest, stored, journal_text)
+        frames = analysis.call_trace if analysis else ()
+        return _Published(entry_id, entry, manifest, stored, journal_text, frames)
 
     def copy_record(self, staging: Staging, record: Record) -> int:
         """Copy one record byte-exact (mtime = its time); the bytes written must be the
@@ -661,7 +660,7 @@ class _Transaction:
 
     def finish(self, published: _Published) -> None:
         """For a durable entry: unlink its records, then tell the journal."""
-        entry_id, entry, manifest, stored, journal_text = published
+        entry_id, entry, manifest, stored, journal_text, frames = published
         self.archive.remember(stored)
         entry_path = self.archive.path / entry_id
         self.report.entries.append(_entry_summary(entry_id, entry, entry_path))
@@ -672,7 +671,9 @@ class _Transaction:
             if self.options.unlink:
                 for found in [self.found[record.origin], *copies]:
                     self.unlink(found, entry_id)
-        journal.send_entry_archived(self.sink, manifest, str(entry_path), journal_text)
+        journal.send_entry_archived(
+            self.sink, manifest, str(entry_path), journal_text, frames
+        )
 
     def unlink(self, found: Found, entry_id: str) -> None:
         problem = self.source.remove(found)

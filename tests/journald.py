@@ -228,6 +228,8 @@ def _run_in_namespace(
     tmp_path: Path,
     timeout: float,
     machine_id: str | None = None,
+    hostname: str | None = None,
+    journald_settings: str = "",
 ) -> _NamespaceResult:
     if isinstance(argv, str):
         raise TypeError("argv must be a sequence of strings, not a string")
@@ -245,12 +247,15 @@ def _run_in_namespace(
         "timeout": timeout,
         "work": str(work),
         "machine_id": machine_id,
+        "hostname": hostname,
+        "journald_settings": journald_settings,
         "debug": os.environ.get(DEBUG_ENV, "") not in ("", "0"),
     }
     config_path = work / "config.json"
     config_path.write_text(json.dumps(config))
+    uts = ["--uts"] if hostname is not None else []
     cmd = [
-        "unshare", "--mount", "--propagation", "private",
+        "unshare", "--mount", "--propagation", "private", *uts,
         "--pid", "--fork", "--mount-proc", "--kill-child",
         "--", sys.executable, "-E", "-s", str(Path(__file__).resolve()),
         "--namespace-runner", str(config_path),
@@ -280,6 +285,8 @@ def run_with_journald(
     tmp_path: Path,
     timeout: float = 60,
     machine_id: str | None = None,
+    hostname: str | None = None,
+    journald_settings: str = "",
 ) -> JournaldRun:
     """Run argv next to a fresh systemd-journald in private mount and PID namespaces.
 
@@ -290,11 +297,16 @@ def run_with_journald(
     The journal files stay in a fresh ``tmp_path/journald-*/journal`` directory.
 
     machine_id replaces /etc/machine-id inside the namespace (default: the host's, or a
-    random one if the host has none).  A non-zero exit status of argv is not an error
-    (see returncode); exceeding timeout raises subprocess.TimeoutExpired; harness
-    failures raise JournaldHarnessError with journald's log.
+    random one if the host has none); hostname gives the namespaces a UTS namespace of
+    their own with that host name (journald stamps it on every entry as ``_HOSTNAME``);
+    journald_settings are more ``[Journal]`` lines for journald.conf.  A non-zero exit
+    status of argv is not an error (see returncode); exceeding timeout raises
+    subprocess.TimeoutExpired; harness failures raise JournaldHarnessError with journald's
+    log.
     """
-    res = _run_in_namespace("journald", argv, env, tmp_path, timeout, machine_id)
+    res = _run_in_namespace(
+        "journald", argv, env, tmp_path, timeout, machine_id, hostname, journald_settings
+    )
     journal_dir = res.work / "journal"
     try:
         entries = read_journal(journal_dir)
@@ -452,6 +464,13 @@ def _stale_socket(path: str) -> None:
         sock.bind(path)
 
 
+def _set_hostname(name: str) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.sethostname(name.encode(), ctypes.c_size_t(len(name.encode()))) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"sethostname({name!r}) failed: {os.strerror(err)}")
+
+
 def _setup_common(m: _Mounter, work: Path, machine_id: str | None) -> None:
     m.ensure(JOURNAL_SOCKET_DIR, directory=True)
     m.tmpfs(JOURNAL_SOCKET_DIR)
@@ -470,7 +489,7 @@ def _setup_common(m: _Mounter, work: Path, machine_id: str | None) -> None:
         m.mount(str(id_file), "/etc/machine-id", None, _MS_BIND)
 
 
-def _setup_journald(m: _Mounter, work: Path) -> None:
+def _setup_journald(m: _Mounter, work: Path, settings: str) -> None:
     seen: set[str] = set()
     for dropins in JOURNALD_DROPIN_DIRS:
         real = os.path.realpath(dropins)
@@ -478,7 +497,7 @@ def _setup_journald(m: _Mounter, work: Path) -> None:
             seen.add(real)
             m.mount("tmpfs", real, "tmpfs", _MS_RDONLY, "mode=755")
     conf = work / "journald.conf"
-    conf.write_text(JOURNALD_CONFIG)
+    conf.write_text(JOURNALD_CONFIG + settings)
     m.ensure(JOURNALD_CONF, directory=False)
     m.mount(str(conf), JOURNALD_CONF, None, _MS_BIND)
     journal = work / "journal"
@@ -601,9 +620,11 @@ def _runner_main(args: list[str]) -> int:
     m = _Mounter(work)
     try:
         _setup_common(m, work, config["machine_id"])
+        if config["hostname"] is not None:
+            _set_hostname(config["hostname"])
         mode = config["mode"]
         if mode == "journald":
-            _setup_journald(m, work)
+            _setup_journald(m, work, config["journald_settings"])
             result = _runner_journald(config, work)
         else:
             if mode == "stale":

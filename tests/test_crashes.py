@@ -216,8 +216,11 @@ def test_crashes_of_a_fleet_each_once(fleet: Path, capsys: pytest.CaptureFixture
     code, output = pstore_archiver(capsys, "crashes", "-D", str(fleet))
     assert code == 0
     lines = output.splitlines()
-    assert lines[0].split() == ["TIME", "HOST", "DUMP", "KERNEL", "SIGNATURE", "SUMMARY"]
+    assert lines[0].split() == [
+        "TIME", "HOST", "MACHINE", "DUMP", "KERNEL", "SIGNATURE", "SUMMARY",
+    ]  # fmt: skip
     assert len(lines) == 5 and "Oops#1" in lines[1] and "6.1.0-56-amd64" in lines[1]
+    assert f" {MACHINE_A[:12]} " in lines[1] and f" {MACHINE_B[:12]} " in lines[4]
 
 
 @pytest.mark.root
@@ -267,3 +270,24 @@ def test_fleet_filters_and_sources(fleet: Path, capsys: pytest.CaptureFixture[st
     assert entries("-D", str(fleet), "--signature", "kernel-nothing-00000000") == []
     assert entries("-D", str(fleet), "--backend", "ramoops") == ["ramoops-oops1", "ramoops-panic2"]
     assert pstore_archiver(capsys, "crashes", "-D", str(fleet / "nope"))[0] == 2
+
+
+@pytest.mark.root
+def test_a_directory_laid_out_as_var_log_journal(
+    fleet: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """-D reads what sd-journal reads in a directory: its files and those in
+    subdirectories named by a machine id; other subdirectories and files are left, and a
+    file that cannot be read is skipped with a warning."""
+    (tmp_path / MACHINE_A).mkdir()
+    shutil.copyfile(fleet / "remote-host-a.journal", tmp_path / MACHINE_A / "system.journal")
+    (tmp_path / "remote").mkdir()
+    shutil.copyfile(fleet / "remote-host-b.journal", tmp_path / "remote" / "b.journal")
+    shutil.copyfile(fleet / "remote-host-b.journal", tmp_path / "b.journal.bak")
+    (tmp_path / "remote-cut.journal").write_bytes(b"LPKSHHRH")  # a truncated file
+    capsys.readouterr()
+    assert main(["crashes", "-D", str(tmp_path), "--json"]) == 0
+    output, errors = capsys.readouterr()
+    assert {c["machine_id"] for c in json.loads(output)} == {MACHINE_A}
+    assert f"{tmp_path / 'remote-cut.journal'}: cannot open the journal" in errors
+    assert errors.rstrip().endswith("; skipped")  # as journalctl ignores it

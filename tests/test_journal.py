@@ -12,7 +12,14 @@ import pytest
 from journald import require_journald, run_with_journald, run_without_journald
 from stores import copy_fixture, seed_erst_store, write_store
 
-from pstore_archiver.journal import Field, MessageId, Sink, cut_to_newest, dump_priority
+from pstore_archiver.journal import (
+    Field,
+    MessageId,
+    Sink,
+    cut_to_newest,
+    dump_priority,
+    send_entry_archived,
+)
 from pstore_archiver.service import read_os_release
 
 ARCHIVER = [sys.executable, "-m", "pstore_archiver"]
@@ -43,8 +50,72 @@ def test_cut_to_newest_keeps_whole_newest_lines_and_says_so() -> None:
     assert cut.startswith(b"[pstore-archiver: cut to the newest ")
     assert cut.endswith(b"line 999\n")
     body = cut.split(b"\n", 1)[1]
-    assert len(body) <= 100 and body.startswith(b"line ")
+    assert len(cut) <= 100 and body.startswith(b"line ")
     assert cut_to_newest(b"short\n", 100) == b"short\n"
+
+
+def test_cut_to_newest_never_starts_inside_a_character_nor_goes_over() -> None:
+    text = "ü" * 3000  # no newline: the cut lands wherever it must
+    for limit in (4096, 101, 20):
+        cut = cut_to_newest(text.encode(), limit)
+        assert len(cut) <= limit
+        cut.decode("utf-8")  # raises if a character was cut in two
+
+
+def test_pstore_text_is_at_most_4096_bytes_whatever_redaction_adds() -> None:
+    """`::1` becomes `<ipv6>`, an invalid byte U+FFFD: the text grows after the cut."""
+    log = b"".join(b"<6>[ %d.0] lo ::1 \xff\xfe a@b.c\n" % i for i in range(2000))
+    for mode in ("redacted", "full"):
+        text = Sink(text=mode).attachment(log, len(log))
+        assert text is not None and len(text) <= 4096 and text.endswith(b"\n")
+        assert text.startswith(b"[pstore-archiver: cut to the newest ")
+        assert (b"<ipv6>" in text) == (mode == "redacted")
+
+
+DUMP_MANIFEST = {
+    "id": "20261126T193604Z-erst-oops1",
+    "kind": "dmesg",
+    "backend": "erst",
+    "reason": "Oops",
+    "count": 1,
+    "records": [{"name": "dmesg-erst-1", "part": 1}],
+    "summary": "BUG: at node-a.example.com from 10.1.2.3",
+    "function": "labcrash_init",
+    "process": "insmod",
+    "signature": "kernel-labcrash_init-897d0f9a",
+    "hostname": "node-a.example.com",
+}
+TRACE = tuple(f"frame_{i}" for i in range(20))
+
+
+def sent_fields(mode: str) -> dict[str, str]:
+    sent: list[tuple[str, ...]] = []
+    sink = Sink(sendv=lambda *lines: sent.append(lines), text=mode)
+    text = sink.attachment(b"node-a says hi from 10.1.2.3\n", 29, "node-a.example.com")
+    send_entry_archived(sink, DUMP_MANIFEST, "/archive/x", 1, text, TRACE)
+    [lines] = sent
+    return dict(line.split("=", 1) for line in lines)
+
+
+@pytest.mark.parametrize("mode", ["full", "redacted", "none"])
+def test_what_leaves_the_machine_per_journal_text(mode: str) -> None:
+    """The summary and process travel like the text: as they are with "full", redacted
+    with "redacted" (in MESSAGE too), not at all with "none", which leaves the signature,
+    function and frames (the top 16 of the call trace)."""
+    fields = sent_fields(mode)
+    assert fields["PSTORE_FRAMES"] == " ".join(TRACE[:16])
+    assert fields["PSTORE_SIGNATURE"] == "kernel-labcrash_init-897d0f9a"
+    assert fields["PSTORE_FUNCTION"] == "labcrash_init"
+    if mode == "none":
+        assert not {"PSTORE_SUMMARY", "PSTORE_PROCESS", "PSTORE_TEXT"} & set(fields)
+        assert fields["MESSAGE"].endswith("as 20261126T193604Z-erst-oops1")
+    elif mode == "redacted":
+        assert fields["PSTORE_SUMMARY"] == "BUG: at <hostname> from <ipv4>"
+        assert fields["PSTORE_TEXT"] == "<hostname> says hi from <ipv4>\n"
+        assert fields["MESSAGE"].endswith(": BUG: at <hostname> from <ipv4>")
+    else:
+        assert fields["PSTORE_SUMMARY"] == DUMP_MANIFEST["summary"]
+        assert fields["PSTORE_TEXT"] == "node-a says hi from 10.1.2.3\n"
 
 
 def test_sink_uses_the_given_sender_and_falls_back_when_it_refuses() -> None:

@@ -47,3 +47,22 @@ def test_a_real_log_keeps_its_lines_and_loses_only_addresses() -> None:
     assert len(redacted.splitlines()) == len(text.splitlines())
     changed = [(a, b) for a, b in zip(text.splitlines(), redacted.splitlines()) if a != b]
     assert changed and all("<email>" in b and "@" in a for a, b in changed)
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("Hostname set to <node-a.example.com>.", "Hostname set to <<hostname>>."),
+        ("node-a login: root", "<hostname> login: root"),
+        ("node-a-2, my-node-a, node-a.other stay", "node-a-2, my-node-a, node-a.other stay"),
+        ("mail root@node-a.example.com", "mail <email>"),
+    ],
+)
+def test_the_host_name_becomes_a_marker(line: str, expected: str) -> None:
+    assert redact_text(line, "node-a.example.com") == expected
+
+
+@pytest.mark.parametrize("hostname", [None, "", "localhost", "(none)"])
+def test_host_names_that_name_no_machine_are_left(hostname: str | None) -> None:
+    line = "localhost (none) ready"
+    assert redact_text(line, hostname) == line
