@@ -671,9 +671,7 @@ class _Transaction:
             if self.options.unlink:
                 for found in [self.found[record.origin], *copies]:
                     self.unlink(found, entry_id)
-        journal.send_entry_archived(
-            self.sink, manifest, str(entry_path), journal_text, frames
-        )
+        journal.send_entry_archived(self.sink, manifest, str(entry_path), journal_text, frames)
 
     def unlink(self, found: Found, entry_id: str) -> None:
         problem = self.source.remove(found)

@@ -20,6 +20,7 @@ from pstore_archiver.journal import (
     dump_priority,
     send_entry_archived,
 )
+from pstore_archiver.manifest import Manifest
 from pstore_archiver.service import read_os_release
 
 ARCHIVER = [sys.executable, "-m", "pstore_archiver"]
@@ -72,19 +73,24 @@ def test_pstore_text_is_at_most_4096_bytes_whatever_redaction_adds() -> None:
         assert (b"<ipv6>" in text) == (mode == "redacted")
 
 
-DUMP_MANIFEST = {
-    "id": "20261126T193604Z-erst-oops1",
-    "kind": "dmesg",
-    "backend": "erst",
-    "reason": "Oops",
-    "count": 1,
-    "records": [{"name": "dmesg-erst-1", "part": 1}],
-    "summary": "BUG: at node-a.example.com from 10.1.2.3",
-    "function": "labcrash_init",
-    "process": "insmod",
-    "signature": "kernel-labcrash_init-897d0f9a",
-    "hostname": "node-a.example.com",
-}
+DUMP_MANIFEST = Manifest.from_json(
+    {
+        "schema": 1,
+        "id": "20261126T193604Z-erst-oops1",
+        "kind": "dmesg",
+        "backend": "erst",
+        "reason": "Oops",
+        "count": 1,
+        "crash_time": "2026-11-26T19:36:04.000000Z",
+        "records": [{"name": "dmesg-erst-1", "part": 1, "size": 1, "sha256": "0" * 64}],
+        "summary": "BUG: at node-a.example.com from 10.1.2.3",
+        "function": "labcrash_init",
+        "process": "insmod",
+        "signature": "kernel-labcrash_init-897d0f9a",
+        "hostname": "node-a.example.com",
+    },
+    "(a test's manifest)",
+)
 TRACE = tuple(f"frame_{i}" for i in range(20))
 
 
@@ -92,7 +98,7 @@ def sent_fields(mode: str) -> dict[str, str]:
     sent: list[tuple[str, ...]] = []
     sink = Sink(sendv=lambda *lines: sent.append(lines), text=mode)
     text = sink.attachment(b"node-a says hi from 10.1.2.3\n", 29, "node-a.example.com")
-    send_entry_archived(sink, DUMP_MANIFEST, "/archive/x", 1, text, TRACE)
+    send_entry_archived(sink, DUMP_MANIFEST, "/archive/x", text, TRACE)
     [lines] = sent
     return dict(line.split("=", 1) for line in lines)
 
@@ -114,7 +120,7 @@ def test_what_leaves_the_machine_per_journal_text(mode: str) -> None:
         assert fields["PSTORE_TEXT"] == "<hostname> says hi from <ipv4>\n"
         assert fields["MESSAGE"].endswith(": BUG: at <hostname> from <ipv4>")
     else:
-        assert fields["PSTORE_SUMMARY"] == DUMP_MANIFEST["summary"]
+        assert fields["PSTORE_SUMMARY"] == DUMP_MANIFEST.summary
         assert fields["PSTORE_TEXT"] == "node-a says hi from 10.1.2.3\n"
 
 
