@@ -141,9 +141,8 @@ def read_toml(path: Path) -> dict[str, Any]:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise ConfigError(f"{path}: not UTF-8 text (byte {e.start}): TOML is UTF-8") from e
-    tables = bare_tables(text)
-    if tables is not None:
-        return tables  # no key to read: no TOML parser to import (the boot run's case)
+    if all(not line.strip() or line.lstrip().startswith("#") for line in text.splitlines()):
+        return {}  # nothing but comments: no key to read (and no TOML parser to import)
     if sys.version_info >= (3, 11):  # imported here: only a run with a file needs it
         import tomllib
     else:  # pragma: no cover - exercised on Python < 3.11 only
@@ -154,24 +153,6 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: invalid TOML: {e}") from e
     except (ValueError, RecursionError) as e:  # e.g. a number too long for int()
         raise ConfigError(f"{path}: invalid TOML: {e}") from e
-    return document
-
-
-def bare_tables(text: str) -> dict[str, Any] | None:
-    """The document of a file of only comments, blank lines and distinct bare table headers
-    (the shipped file, every key commented out): each table empty.  None for anything else,
-    which the TOML parser reads (and reports)."""
-    document: dict[str, Any] = {}
-    for line in text.splitlines():
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        name = stripped[1:-1]
-        if not (stripped.startswith("[") and stripped.endswith("]")):
-            return None
-        if not (name.isascii() and name.isidentifier()) or name in document:
-            return None
-        document[name] = {}
     return document
 
 
