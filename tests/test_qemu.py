@@ -462,7 +462,10 @@ def check_systemd_pstore_run(ours: Boot, boot: Boot) -> None:
     print("\n".join(BOOT_RUN_HEADER + [" | ".join(("", *row, "")).strip() for row in rows]))
     start_up = ours["start-up"]
     assert len(re.findall(r"^\d+ ms: python3 -c ", start_up, re.MULTILINE)) == 2, start_up
+    cold = ours["cold-start"]
+    assert re.findall(r"^(cold|warm): \d+ ms, CPU", cold, re.MULTILINE) == ["cold", "warm"], cold
     print(f"after the boot, in the same guest:\n{start_up}")
+    print(f"pstore-archiver run on the empty store, page cache dropped, then again:\n{cold}")
 
 
 BOOT_RUN_HEADER = [
@@ -482,7 +485,7 @@ def boot_run(boot: Boot, name: str) -> tuple[str, ...]:
     ran = int(props["ExecMainExitTimestampMonotonic"]) / 1e6 - start
     cpu = int(props["CPUUsageNSec"]) / 1e9 if props["CPUUsageNSec"].isdigit() else None
     chain = "yes" if name.removesuffix(".service") in boot["critical-chain"] else "no"
-    finished = boot["analyze-time"].splitlines()[0].removeprefix("Startup finished in ")
+    finished = boot["analyze-time"].splitlines()[0].removeprefix("Startup finished in ").strip()
     return (
         name, f"{start:.1f}", f"{ran:.2f}", "n/a" if cpu is None else f"{cpu:.2f}",
         "n/a" if cpu is None else f"{ran - cpu:.2f}",
