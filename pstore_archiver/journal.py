@@ -11,7 +11,6 @@ import sys
 from collections.abc import Mapping
 from typing import Any, Callable, TextIO
 
-from pstore_archiver.analysis import SIGNATURE_VERSION
 from pstore_archiver.strenum import StrEnum
 from pstore_archiver.terminal import escape
 
@@ -209,13 +208,19 @@ def entry_fields(
         Field.process: manifest.get("process"),
         Field.kernel_release: manifest.get("kernel_release"),
         Field.signature: manifest.get("signature"),
-        Field.signature_version: SIGNATURE_VERSION if manifest.get("signature") else None,
+        Field.signature_version: _signature_version() if manifest.get("signature") else None,
         Field.crash_id: manifest.get("crash_id"),
         Field.taint: manifest.get("tainted"),
         Field.os_release: manifest.get("os_release"),
         Field.imported_from: manifest.get("imported_from"),
     }
     return {name: str(value) for name, value in values.items() if value is not None}
+
+
+def _signature_version() -> str:
+    from pstore_archiver.analysis import SIGNATURE_VERSION  # imported only where a log was
+
+    return SIGNATURE_VERSION
 
 
 def _missing_text(manifest: Mapping[str, Any]) -> str | None:

@@ -6,12 +6,14 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from pstore_archiver.analysis import Analysis
 from pstore_archiver.dumps import Entry
 from pstore_archiver.times import format_time_ns as format_time_ns  # the manifest's times
 from pstore_archiver.times import parse_time as parse_time
+
+if TYPE_CHECKING:  # the analysis is imported only when a log is analysed
+    from pstore_archiver.analysis import Analysis
 
 SCHEMA = 1
 MANIFEST_NAME = "entry.json"

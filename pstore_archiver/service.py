@@ -25,10 +25,9 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pstore_archiver import journal
-from pstore_archiver.analysis import Analysis, analyze_log
 from pstore_archiver.archive import Archive, EntryRefused, KnownRecord, Staging, StoredEntry
 from pstore_archiver.config import Config, source_is_default
 from pstore_archiver.diagnostics import log
@@ -58,6 +57,9 @@ from pstore_archiver.store import (
     read_backend,
 )
 from pstore_archiver.times import format_time_ns
+
+if TYPE_CHECKING:
+    from pstore_archiver.analysis import Analysis
 
 DEFAULT_IMPORT_PATH = Path("/var/lib/systemd/pstore")
 # How much of the newest end of a log the crash analysis reads: the crash that ended it is
@@ -154,6 +156,8 @@ def analyze(kind: str, text: bytes | None) -> Analysis | None:
     """The crash analysis of a kernel log: a dump's reassembled text, or a console log."""
     if kind not in ("dmesg", "console") or text is None:
         return None
+    from pstore_archiver.analysis import analyze_log  # its patterns: only for a log
+
     return analyze_log(text[-ANALYSIS_BYTES:].decode("utf-8", errors="replace"))
 
 

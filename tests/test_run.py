@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from stores import FakeRecord, copy_fixture, fixture_dir, seed_erst_store, write_store
 
-from pstore_archiver.cli import main
+from pstore_archiver.cli import build_parser, main, parse_run_words
 from pstore_archiver.config import load_config
 from pstore_archiver.journal import Sink
 from pstore_archiver.manifest import Origin
@@ -386,3 +386,40 @@ def test_a_large_batch_is_written_in_parallel_and_archived_whole(
         assert (archive / entry / "dmesg.txt").read_bytes() == f"zone {z}\n".encode()
     told = capsys.readouterr().err
     assert told.count("MESSAGE_ID=c060af52e3f04cf3bfa23f0f29a38cb5") == 100
+
+
+RUN_COMMAND_LINES = [
+    ["run"],
+    ["run", "--json", "--dry-run", "--no-unlink", "--json"],
+    ["--source", "/s", "--archive=/a", "--config", "c.toml", "run", "--no-unlink"],
+    ["--source", "/s", "--source=/t", "run"],
+    ["--source=", "--config=", "run"],
+    ["--source", "run", "run"],
+    ["--source=a=b", "run", "--dry-run"],
+]
+NOT_FAST = [
+    [],
+    ["run", "--help"],
+    ["--version"],
+    ["run", "--dry"],  # no abbreviations (allow_abbrev=False): argparse says so
+    ["run", "--", "x"],
+    ["run", "--json=yes"],
+    ["--source", "-x", "run"],
+    ["--source"],
+    ["--sour", "/s", "run"],
+    ["list", "run"],
+    ["import", "--dry-run"],
+    ["--source", "/s"],
+]
+
+
+@pytest.mark.parametrize("words", RUN_COMMAND_LINES)
+def test_the_run_command_line_is_read_as_argparse_reads_it(words: list[str]) -> None:
+    fast = parse_run_words(words)
+    assert fast is not None
+    assert vars(fast) == vars(build_parser().parse_args(words))
+
+
+@pytest.mark.parametrize("words", NOT_FAST)
+def test_anything_else_is_left_to_argparse(words: list[str]) -> None:
+    assert parse_run_words(words) is None
