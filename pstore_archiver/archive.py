@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import hashlib
 import json
 import os
 import re
@@ -36,6 +35,7 @@ from pstore_archiver.errors import (
     describe_os_error,
 )
 from pstore_archiver.manifest import MANIFEST_NAME, check_manifest
+from pstore_archiver.records import sha256_hash
 
 LOCK_NAME = ".lock"
 INDEX_NAME = ".index.json"
@@ -126,7 +126,7 @@ def write_stream(
     """`write_new` for bytes that arrive in pieces, hashed as they are written: the
     hash of the bytes that are then fsynced."""
     fd = os.open(name, _NEW_FLAGS, 0o600, dir_fd=dir_fd)
-    digest = hashlib.sha256()
+    digest = sha256_hash()
     size = 0
     try:
         for chunk in chunks:
@@ -650,7 +650,7 @@ class Archive:
         ]
         if not listed:
             return f"{where}: {MANIFEST_NAME} does not list {name} with these bytes"
-        digest = hashlib.sha256()
+        digest = sha256_hash()
         copied = 0
         try:
             entry_fd = os.open(os.path.join(self.path, entry_id), _DIR_FLAGS | os.O_NOFOLLOW)

@@ -9,36 +9,42 @@ system allows.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # datetime: only to read a time back (its import is a boot run's cost)
+    from datetime import datetime
 
 _FIRST_S = -62135596800  # 0001-01-01T00:00:00Z
 _LAST_S = 253402300799  # 9999-12-31T23:59:59Z
+_FIRST = (1, 1, 1, 0, 0, 0, 0)
+_LAST = (9999, 12, 31, 23, 59, 59, 999999)
 
 
-def utc_from_ns(time_ns: int) -> datetime:
-    """The UTC time of `time_ns` (ns since the epoch), clamped to the years 1 to 9999."""
+def utc_fields(time_ns: int) -> tuple[int, int, int, int, int, int, int]:
+    """Year, month, day, hour, minute, second and microsecond of `time_ns` (ns since the
+    epoch) in UTC, clamped to the years 1 to 9999."""
     seconds, rest_ns = divmod(time_ns, 10**9)
     if seconds < _FIRST_S:
-        return datetime(1, 1, 1, tzinfo=timezone.utc)
+        return _FIRST
     if seconds > _LAST_S:
-        return datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc)
-    stamp = datetime.fromtimestamp(seconds, timezone.utc)
-    return stamp.replace(microsecond=rest_ns // 1000)
+        return _LAST
+    t = time.gmtime(seconds)
+    return (t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, rest_ns // 1000)
 
 
 def format_time_ns(time_ns: int) -> str:
     """ISO 8601 UTC with microseconds: `2026-11-26T19:36:04.000000Z` (four-digit years)."""
-    t = utc_from_ns(time_ns)
+    year, month, day, hour, minute, second, microsecond = utc_fields(time_ns)
     return (
-        f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}"
-        f".{t.microsecond:06d}Z"
+        f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}.{microsecond:06d}Z"
     )
 
 
 def format_stamp_ns(time_ns: int) -> str:
     """The compact form entry ids start with: `20261126T193604Z`."""
-    t = utc_from_ns(time_ns)
-    return f"{t.year:04d}{t.month:02d}{t.day:02d}T{t.hour:02d}{t.minute:02d}{t.second:02d}Z"
+    year, month, day, hour, minute, second, _ = utc_fields(time_ns)
+    return f"{year:04d}{month:02d}{day:02d}T{hour:02d}{minute:02d}{second:02d}Z"
 
 
 def parse_time(text: str) -> datetime:
@@ -46,4 +52,6 @@ def parse_time(text: str) -> datetime:
     Raises ValueError for anything else."""
     if not isinstance(text, str) or not text.endswith("Z") or len(text) > 40:
         raise ValueError(f"not a UTC time: {text!r}")
+    from datetime import datetime, timezone
+
     return datetime.fromisoformat(text[:-1]).replace(tzinfo=timezone.utc)
