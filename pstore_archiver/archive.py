@@ -612,6 +612,11 @@ class Archive:
         with contextlib.suppress(OSError):
             self.write_replace(LAST_RUN_NAME, data)
 
+    def free_bytes(self) -> int:
+        """What the archive's file system has free for it (statvfs: f_bavail)."""
+        info = os.statvfs(self.path)
+        return info.f_bavail * info.f_frsize
+
     def read_last_run(self) -> dict[str, Any] | None:
         try:
             with open(self.path / LAST_RUN_NAME, "rb") as f:

@@ -186,18 +186,24 @@ def _sink(config: Any) -> Any:
 
 
 def verb_run(args: argparse.Namespace) -> int:
-    from pstore_archiver.service import RunOptions, read_origin, run_once
+    from pstore_archiver.archive import Archive
+    from pstore_archiver.service import RunOptions, check_source, limits_of, read_origin, run_once
+    from pstore_archiver.store import Store
 
     def transact() -> Any:
         config = config_of(args)
+        check_source(config)
         options = RunOptions(dry_run=args.dry_run, unlink=config.unlink and not args.no_unlink)
-        return run_once(config, options, _sink(config), read_origin(time.time_ns()))
+        store, archive = Store(config.source_path), Archive(config.archive_path)
+        origin = read_origin(time.time_ns())
+        return run_once(store, archive, limits_of(config), options, _sink(config), origin)
 
     return _transact(args, transact)
 
 
 def verb_import(args: argparse.Namespace) -> int:
-    from pstore_archiver.service import RunOptions, import_once, read_origin
+    from pstore_archiver.archive import Archive
+    from pstore_archiver.service import RunOptions, import_once, limits_of, read_origin
 
     def transact() -> Any:
         config = config_of(args)
@@ -205,7 +211,8 @@ def verb_import(args: argparse.Namespace) -> int:
         if directory is not None:
             _check_import_directory(args.directory, config)
         options = RunOptions(dry_run=args.dry_run, unlink=args.remove)
-        return import_once(config, directory, options, _sink(config), read_origin(time.time_ns()))
+        archive, origin = Archive(config.archive_path), read_origin(time.time_ns())
+        return import_once(directory, archive, limits_of(config), options, _sink(config), origin)
 
     return _transact(args, transact)
 

@@ -23,7 +23,7 @@ stops the run.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -47,14 +47,11 @@ from pstore_archiver.manifest import (
 from pstore_archiver.records import Record, decode_chunks
 from pstore_archiver.retention import Candidate, Limits, Removal, select_removals
 from pstore_archiver.store import (
-    BACKEND_PARAMETER,
     Found,
     RecordUnreadable,
     Source,
     Store,
     SystemdPstoreDir,
-    filesystem_type,
-    read_backend,
 )
 from pstore_archiver.times import format_time_ns
 
@@ -175,11 +172,12 @@ def check_source(config: Config) -> None:
         )
 
 
-def run_once(config: Config, options: RunOptions, sink: Sink, origin: Origin) -> RunReport:
-    """`run`: archive what is in the pstore directory."""
-    check_source(config)
-    store = Store(config.source_path)
-    report = RunReport(str(store.path), str(config.archive_path), options.dry_run)
+def run_once(
+    store: Store, archive: Archive, limits: Limits, options: RunOptions, sink: Sink, origin: Origin
+) -> RunReport:
+    """`run`: archive what is in the pstore directory `store` into `archive`, then apply
+    the retention `limits`."""
+    report = RunReport(str(store.path), str(archive.path), options.dry_run)
     if not store.path.is_dir():
         sink.send(
             MessageId.no_backend,
@@ -188,25 +186,30 @@ def run_once(config: Config, options: RunOptions, sink: Sink, origin: Origin) ->
             {},
         )
         return report
-    if filesystem_type(store.path) == "pstore" and read_backend() is None:
+    if store.is_pstore_mount() and store.backend() is None:
         sink.send(
             MessageId.no_backend,
             5,
-            f"{store.path}: no pstore backend is registered ({BACKEND_PARAMETER} reads "
+            f"{store.path}: no pstore backend is registered ({store.backend_parameter} reads "
             "(null)), so the next crash will not be recorded; see: pstore-archiver status",
             {},
         )
-    return _transact(store, config, options, sink, origin, report)
+    return _transact(store, archive, limits, options, sink, origin, report)
 
 
 def import_once(
-    config: Config, directory: Path | None, options: RunOptions, sink: Sink, origin: Origin
+    directory: Path | None,
+    archive: Archive,
+    limits: Limits,
+    options: RunOptions,
+    sink: Sink,
+    origin: Origin,
 ) -> RunReport:
     """`import`: archive what systemd-pstore left in `directory` (by default
-    /var/lib/systemd/pstore), keeping it unless `options.unlink` (--remove)."""
+    /var/lib/systemd/pstore) into `archive`, keeping it unless `options.unlink` (--remove)."""
     path = directory if directory is not None else DEFAULT_IMPORT_PATH
     source = SystemdPstoreDir(path)
-    report = RunReport(str(path), str(config.archive_path), options.dry_run, os.path.abspath(path))
+    report = RunReport(str(path), str(archive.path), options.dry_run, os.path.abspath(path))
     if not path.is_dir():
         if directory is not None:
             problem = "does not exist" if not path.exists() else "is not a directory"
@@ -216,18 +219,18 @@ def import_once(
             )
         log.info("%s: no such directory: systemd-pstore left nothing to import.", path)
         return report
-    return _transact(source, config, options, sink, origin, report)
+    return _transact(source, archive, limits, options, sink, origin, report)
 
 
 def _transact(
     source: Source,
-    config: Config,
+    archive: Archive,
+    limits: Limits,
     options: RunOptions,
     sink: Sink,
     origin: Origin,
     report: RunReport,
 ) -> RunReport:
-    archive = Archive(config.archive_path)
     if options.dry_run:
         _Transaction(source, archive, -1, options, sink, origin, report).plan()
         return report
@@ -237,7 +240,7 @@ def _transact(
         _Transaction(source, archive, archive_fd, options, sink, origin, report).archive_all()
         created = {entry["id"] for entry in report.entries}
         removals = apply_retention(
-            archive, archive_fd, limits_of(config), created, sink, origin.archived_at_ns / 1e9
+            archive, archive_fd, limits, created, sink, origin.archived_at_ns / 1e9
         )
         report.removed = [r.entry_id for r in removals]
         report.removals = [
@@ -261,11 +264,6 @@ def limits_of(config: Config) -> Limits:
     )
 
 
-def free_bytes(path: Path) -> int:
-    info = os.statvfs(path)
-    return info.f_bavail * info.f_frsize
-
-
 def plan_retention(
     archive: Archive, limits: Limits, protected: set[str], now_s: float
 ) -> list[Removal]:
@@ -278,7 +276,7 @@ def plan_retention(
         )
         for entry in archive.entries()
     ]
-    return select_removals(candidates, limits, free_bytes(archive.path), now_s)
+    return select_removals(candidates, limits, archive.free_bytes(), now_s)
 
 
 def apply_retention(
@@ -411,6 +409,33 @@ def dmesg_chunks(entry: Entry, staging: Staging) -> Iterator[bytes]:
             yield b"\n"  # a part cut mid-line (§2.3): keep the next part on its own line
 
 
+class Split(NamedTuple):
+    """The records a source holds, by what the archive's index says of them."""
+
+    reserved: list[Found]  # named like an entry's own files: never archived
+    copies: dict[str, list[Found]]  # by the first's origin: the same name and bytes again
+    candidates: list[tuple[Found, KnownRecord | None]]  # and where the index has it, if it does
+
+
+def split_found(found: Sequence[Found], known: Mapping[tuple[str, str], KnownRecord]) -> Split:
+    """Pure: the known/new split of `run`, `run --dry-run` and `import` alike, by name and
+    SHA-256.  A candidate the index knows is only where to look (`Archive.holds_copy`)."""
+    split = Split([], {}, [])
+    first: dict[tuple[str, str], Found] = {}
+    for each in found:
+        record = each.record
+        if record.name.name in RESERVED_NAMES:
+            split.reserved.append(each)
+            continue
+        key = (record.name.name, record.sha256)
+        if key in first:  # the same name and bytes twice (import): one copy is enough
+            split.copies.setdefault(first[key].record.origin, []).append(each)
+            continue
+        first[key] = each
+        split.candidates.append((each, known.get(key)))
+    return split
+
+
 class _Transaction:
     """One locked run over a source: every step in the order DESIGN §1 promises."""
 
@@ -469,24 +494,18 @@ class _Transaction:
         self.report.damaged = [
             {"id": d.entry_id, "reason": d.reason} for d in self.archive.damaged()
         ]
+        self.found = {found.record.origin: found for found in scan.found}
+        split = split_found(scan.found, known)
+        for found in split.reserved:
+            reason = (
+                "its name is one of an entry's own files "
+                f"({', '.join(sorted(RESERVED_NAMES))}): rename it to archive it"
+            )
+            self.report.leave(found.record.origin, reason)
+        self.copies = split.copies
         new: list[Record] = []
-        first: dict[tuple[str, str], Found] = {}
-        for found in scan.found:
+        for found, previous in split.candidates:
             record = found.record
-            self.found[record.origin] = found
-            if record.name.name in RESERVED_NAMES:
-                reason = (
-                    "its name is one of an entry's own files "
-                    f"({', '.join(sorted(RESERVED_NAMES))}): rename it to archive it"
-                )
-                self.report.leave(record.origin, reason)
-                continue
-            key = (record.name.name, record.sha256)
-            if key in first:  # the same name and bytes twice (import): one copy is enough
-                self.copies.setdefault(first[key].record.origin, []).append(found)
-                continue
-            first[key] = found
-            previous = known.get(key)
             if previous is not None:
                 problem = self.archive.holds_copy(
                     previous.entry_id, record.name.name, record.size, record.sha256

@@ -43,8 +43,7 @@ def read_status(config: Config, archive: Archive) -> dict[str, Any]:
     entries = archive.entries() if os.path.lexists(archive.path) else []
     damaged = [{"id": d.entry_id, "reason": d.reason} for d in archive.damaged()]
     try:
-        info = os.statvfs(archive.path)
-        free: int | None = info.f_bavail * info.f_frsize
+        free: int | None = archive.free_bytes()
     except OSError:
         free = None
     return {
