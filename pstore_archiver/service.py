@@ -25,10 +25,17 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Union
 
 from pstore_archiver import journal
-from pstore_archiver.archive import Archive, EntryRefused, KnownRecord, Staging, StoredEntry
+from pstore_archiver.archive import (
+    Archive,
+    EntryRefused,
+    KnownRecord,
+    Staging,
+    StoredEntry,
+    syncfs_available,
+)
 from pstore_archiver.config import Config, source_is_default
 from pstore_archiver.diagnostics import log
 from pstore_archiver.dumps import Entry, dmesg_plan, group
@@ -331,11 +338,11 @@ def _entry_summary(entry_id: str, entry: Entry, path: Path) -> dict[str, Any]:
 
 # Entries renamed into place before one fsync of the archive directory makes them durable
 # (and their records may be unlinked): one fsync per batch, not per entry.
-BATCH_ENTRIES = 64
+BATCH_ENTRIES = 256
 
-
-# A batch of at least this many entries is written from as many threads.
-PARALLEL_ENTRIES = 8
+# A batch of at least this many entries is made durable by one syncfs (`publish_batch`),
+# not by an fsync of each file and directory (six for an entry of three records).
+SYNCFS_ENTRIES = 8
 
 
 class _Published(NamedTuple):
@@ -344,6 +351,7 @@ class _Published(NamedTuple):
     manifest: dict[str, Any]
     stored: StoredEntry
     journal_text: bytes | None
+    staging: Staging | None = None  # written without fsyncs, not yet renamed to entry_id
 
 
 class _Refused(NamedTuple):
@@ -352,6 +360,10 @@ class _Refused(NamedTuple):
     entry_id: str
     entry: Entry
     reason: str
+
+
+# What became of an entry of a batch: None when it was not attempted.
+_Result = Union[_Published, _Refused, ArchiveUnwritable, None]
 
 
 class _Tail:
@@ -548,11 +560,14 @@ class _Transaction:
             )
 
     def publish_batch(self, batch: list[Entry], rest: list[Entry], taken: set[str]) -> bool:
-        """Write and rename each entry (files and entry fsynced), fsync the archive once
-        for all of them, and only then unlink and announce.  False when the archive
-        failed: what was not made durable stays in the store, with `rest` after it."""
+        """Make each entry of the batch durable under its name, fsync the archive once for
+        all of them, and only then unlink and announce.  False when the archive failed:
+        what was not made durable stays in the store, with `rest` after it."""
         planned = [(self.archive.unique_id(e.base_id, taken), e) for e in batch]
-        results = self.write(planned)
+        if len(planned) >= SYNCFS_ENTRIES and syncfs_available(os.uname().release):
+            results = self.publish_synced_once(self.write(planned, sync=False))
+        else:
+            results = self.write(planned, sync=True)
         later: list[tuple[str | None, Entry]] = [(None, e) for e in rest[len(batch) :]]
         for result in results:
             if isinstance(result, _Refused):
@@ -581,39 +596,76 @@ class _Transaction:
         self.keep(unattempted + later, str(failures[0][1]), None)
         return False
 
-    def write(
-        self, planned: list[tuple[str, Entry]]
-    ) -> list[_Published | _Refused | ArchiveUnwritable | None]:
-        """Publish the entries (without the archive's fsync): for each, what became of
-        it (None: not attempted, after the archive failed).  One at a time, stopping at
-        a failure of the archive; a large batch from several threads, so the file
-        system commits their fsyncs together."""
-        if len(planned) < PARALLEL_ENTRIES:
-            results: list[_Published | _Refused | ArchiveUnwritable | None] = []
-            for entry_id, entry in planned:
-                result = self.write_one(entry_id, entry)
-                results.append(result)
-                if isinstance(result, ArchiveUnwritable):
-                    results.extend(None for _ in planned[len(results) :])
-                    break
-            return results
-        from concurrent.futures import ThreadPoolExecutor  # only for thousands of records
+    def write(self, planned: list[tuple[str, Entry]], sync: bool) -> list[_Result]:
+        """Write the entries, one at a time, stopping at a failure of the archive: for
+        each, what became of it (None: not attempted).  With `sync`, each is fsynced and
+        renamed into place (without the archive's fsync); else it stays staged, unsynced,
+        for `publish_synced_once`."""
+        results: list[_Result] = []
+        for entry_id, entry in planned:
+            result = self.write_one(entry_id, entry, sync)
+            results.append(result)
+            if isinstance(result, ArchiveUnwritable):
+                results.extend(None for _ in planned[len(results) :])
+                break
+        return results
 
-        with ThreadPoolExecutor(max_workers=PARALLEL_ENTRIES) as pool:
-            return list(pool.map(lambda item: self.write_one(*item), planned))
+    def publish_synced_once(self, results: list[_Result]) -> list[_Result]:
+        """The staged entries of a batch written without fsyncs: one syncfs of the
+        archive's file system, then each renamed to its id.
 
-    def write_one(self, entry_id: str, entry: Entry) -> _Published | _Refused | ArchiveUnwritable:
+        As durable as an fsync of each file and directory: syncfs writes back every
+        dirty page and inode of the file system, commits its journal and waits
+        (syncfs(2)), so every file and every name inside the staging directories is on
+        disk when it returns 0, and since Linux 5.8 it returns the write-back errors
+        fsync would have (`syncfs_available`).  The renames change only the archive
+        directory, whose fsync (`Archive.sync`, in `publish_batch`) comes before any
+        record is unlinked; a crash before it leaves renamed entries that the next run
+        syncs (`make_durable`) before it unlinks, or staging directories it removes."""
+        staged = [r for r in results if isinstance(r, _Published)]
         try:
-            return self.write_entry(entry_id, entry)
+            self.archive.sync_filesystem(self.archive_fd)
+        except ArchiveUnwritable as e:
+            for published in staged:
+                assert published.staging is not None
+                published.staging.discard()
+            return [e if isinstance(r, _Published) else r for r in results]
+        failed = False
+        for index, result in enumerate(results):
+            if not isinstance(result, _Published) or result.staging is None:
+                continue
+            if failed:  # the archive failed at an earlier rename: not attempted
+                result.staging.discard()
+                results[index] = None
+                continue
+            results[index] = self.rename(result, result.staging)
+            failed = isinstance(results[index], ArchiveUnwritable)
+        return results
+
+    def rename(self, published: _Published, staging: Staging) -> _Result:
+        """A staged entry, durable, renamed to its id (or not, and why)."""
+        try:
+            staging.publish(published.entry_id, sync_archive=False)
+        except ArchiveUnwritable as e:
+            staging.discard()
+            return e
+        except EntryRefused as e:
+            staging.discard()
+            return _Refused(published.entry_id, published.entry, str(e))
+        return published._replace(staging=None)
+
+    def write_one(self, entry_id: str, entry: Entry, sync: bool) -> _Result:
+        try:
+            return self.write_entry(entry_id, entry, sync)
         except ArchiveUnwritable as e:
             return e
         except (EntryRefused, RecordUnreadable) as e:
             return _Refused(entry_id, entry, str(e))
 
-    def write_entry(self, entry_id: str, entry: Entry) -> _Published:
+    def write_entry(self, entry_id: str, entry: Entry, sync: bool) -> _Published:
         """Everything the entry's directory holds (the records' copies, the log and the
-        manifest), staged, fsynced and renamed to `entry_id`."""
-        staging = self.archive.stage(self.archive_fd)
+        manifest), staged; with `sync`, fsynced and renamed to `entry_id`."""
+        staging = self.archive.stage(self.archive_fd, sync)
         try:
             size = 0
             for record in entry.records:
@@ -638,12 +690,15 @@ class _Transaction:
             )
             written = staging.write(MANIFEST_NAME, render_manifest(manifest))
             size += written.size
-            staging.publish(entry_id, sync_archive=False)
+            if sync:
+                staging.publish(entry_id, sync_archive=False)
         except Exception:
             staging.discard()
             raise
         stored = StoredEntry(manifest, size, written.key)
-        return _Published(entry_id, entry, manifest, stored, journal_text)
+        return _Published(
+            entry_id, entry, manifest, stored, journal_text, None if sync else staging
+        )
 
     def copy_record(self, staging: Staging, record: Record) -> int:
         """Copy one record byte-exact (mtime = its time); the bytes written must be the
@@ -686,7 +741,7 @@ class _Transaction:
 
     def finish(self, published: _Published) -> None:
         """For a durable entry: unlink its records, then tell the journal."""
-        entry_id, entry, manifest, stored, journal_text = published
+        entry_id, entry, manifest, stored, journal_text, _ = published
         self.archive.remember(stored)
         entry_path = self.archive.path / entry_id
         self.report.entries.append(_entry_summary(entry_id, entry, entry_path))
