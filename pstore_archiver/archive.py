@@ -20,7 +20,6 @@ import fcntl
 import json
 import os
 import re
-import shutil
 import stat
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -206,6 +205,13 @@ def syncfs(fd: int) -> None:
         raise OSError(code, os.strerror(code))
 
 
+def rmtree(path: Path, ignore_errors: bool = False) -> None:
+    """shutil.rmtree, imported here: only a run that removes something pays for shutil."""
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=ignore_errors)
+
+
 def fsync_dir(dir_fd: int) -> None:
     try:
         os.fsync(dir_fd)
@@ -300,7 +306,7 @@ class Staging:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
-        shutil.rmtree(self.archive.path / self.name, ignore_errors=True)
+        rmtree(self.archive.path / self.name, ignore_errors=True)
 
 
 class Archive:
@@ -423,7 +429,7 @@ class Archive:
                 if match[1] == TEMPORARY_FILE and stat.S_ISREG(info.st_mode):
                     os.unlink(name, dir_fd=dir_fd)
                 elif match[1] != TEMPORARY_FILE and stat.S_ISDIR(info.st_mode):
-                    shutil.rmtree(self.path / name)
+                    rmtree(self.path / name)
                 else:
                     continue
                 removed.append(name)
@@ -654,7 +660,7 @@ class Archive:
         doomed = temporary_name(REMOVING)
         os.rename(entry_id, doomed, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
         fsync_dir(dir_fd)
-        shutil.rmtree(self.path / doomed)
+        rmtree(self.path / doomed)
 
     def write_last_run(self, report: dict[str, Any]) -> None:
         data = json.dumps(report, indent=2, ensure_ascii=True).encode()

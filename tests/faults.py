@@ -3,7 +3,7 @@
 Every call by which the package changes the disk or the store (create, write, utime,
 fsync, syncfs, mkdir, rename, unlink, rmdir, rmtree, and the reads of store records) goes
 through an `Injector`: proxies stand in for `os` and `shutil` in every `pstore_archiver`
-module, and for `archive.syncfs`.
+module, and for `archive.syncfs` and `archive.rmtree`.
 The injector numbers the calls 1, 2, ... and at call N (before it happens) it can
 
 * ``eio``:     raise OSError(EIO) once, as a failing disk does;
@@ -424,6 +424,7 @@ def proxies(injector: Injector) -> list[tuple[object, str, object]]:
     wanted += [(builtins, "open", opener), (io, "open", opener)]
     archive = importlib.import_module("pstore_archiver.archive")
     wanted.append((archive, "syncfs", SyncfsProxy(injector, archive.syncfs)))
+    wanted.append((archive, "rmtree", ShutilProxy(injector).rmtree))  # imports shutil itself
     return wanted
 
 
