@@ -48,7 +48,6 @@ from pstore_archiver.manifest import (
     RESERVED_NAMES,
     Origin,
     build_manifest,
-    parse_time,
     render_manifest,
 )
 from pstore_archiver.records import Record, decode_chunks
@@ -60,7 +59,7 @@ from pstore_archiver.store import (
     Store,
     SystemdPstoreDir,
 )
-from pstore_archiver.times import format_time_ns
+from pstore_archiver.times import format_time_ns, timestamp_s
 
 if TYPE_CHECKING:
     from pstore_archiver.analysis import Analysis
@@ -277,7 +276,7 @@ def plan_retention(
     candidates = [
         Candidate(
             entry.entry_id,
-            parse_time(entry.manifest["crash_time"]).timestamp(),
+            timestamp_s(entry.manifest["crash_time"]),
             entry.size_bytes,
             entry.entry_id in protected,
         )
