@@ -9,6 +9,7 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -528,3 +529,41 @@ def test_split_found_by_name_and_bytes() -> None:
     assert split.reserved == [found[1]]
     assert split.copies == {"dmesg-erst-1": [found[3]]}
     assert split.candidates == [(found[0], None), (found[2], KnownRecord("e2", "boot"))]
+
+
+def program(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python ARGS...` with `config` as the configuration, no journald stream."""
+    config.touch()
+    env = {**os.environ, "PSTORE_ARCHIVER_CONFIG": str(config)}
+    env.pop("JOURNAL_STREAM", None)
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, env=env, check=False
+    )
+
+
+def test_the_program_leaves_early_with_its_output_and_status(dirs: tuple[Path, Path]) -> None:
+    """`leave` skips the interpreter's shutdown: what was printed still arrives, whole,
+    and the exit status is the run's."""
+    store, archive = dirs
+    write_store(store, seed_erst_store())
+    where = ["--source", str(store), "--archive", str(archive)]
+    config = store.parent / "empty.toml"
+    done = program(config, "-m", "pstore_archiver", *where, "run", "--json")
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads(done.stdout)["records_unlinked"]) == 5
+    assert "pstore run: 2 entries created" in done.stderr
+    (store / "dmesg-erst-1").mkdir()  # not a record: left where it is, exit 1
+    assert program(config, "-m", "pstore_archiver", *where, "run").returncode == 1
+
+
+def test_a_profiled_run_still_writes_its_profile(dirs: tuple[Path, Path], tmp_path: Path) -> None:
+    """Under cProfile (as bench/run profiles it) the program exits the ordinary way, so
+    the profiler writes its file."""
+    store, archive = dirs
+    write_store(store, seed_erst_store())
+    out = tmp_path / "run.prof"
+    where = ["--source", str(store), "--archive", str(archive)]
+    profiled = ["-m", "cProfile", "-o", str(out), "-m", "pstore_archiver", *where, "run"]
+    done = program(tmp_path / "empty.toml", *profiled)
+    assert done.returncode == 0, done.stderr
+    assert out.stat().st_size > 0
