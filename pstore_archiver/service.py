@@ -343,6 +343,9 @@ BATCH_ENTRIES = 256
 # not by an fsync of each file and directory (six for an entry of three records).
 SYNCFS_ENTRIES = 8
 
+# A batch of at least this many entries is written from as many threads.
+PARALLEL_ENTRIES = 8
+
 
 class _Published(NamedTuple):
     entry_id: str
@@ -596,18 +599,25 @@ class _Transaction:
         return False
 
     def write(self, planned: list[tuple[str, Entry]], sync: bool) -> list[_Result]:
-        """Write the entries, one at a time, stopping at a failure of the archive: for
-        each, what became of it (None: not attempted).  With `sync`, each is fsynced and
-        renamed into place (without the archive's fsync); else it stays staged, unsynced,
-        for `publish_synced_once`."""
-        results: list[_Result] = []
-        for entry_id, entry in planned:
-            result = self.write_one(entry_id, entry, sync)
-            results.append(result)
-            if isinstance(result, ArchiveUnwritable):
-                results.extend(None for _ in planned[len(results) :])
-                break
-        return results
+        """Write the entries: for each, what became of it (None: not attempted, after the
+        archive failed).  With `sync`, each is fsynced and renamed into place (without the
+        archive's fsync); else it stays staged, unsynced, for `publish_synced_once`.  One
+        at a time, stopping at a failure of the archive; a large batch from several
+        threads, whose system calls (creating files, and fsyncs, which the file system
+        then commits together) overlap the others' Python work."""
+        if len(planned) < PARALLEL_ENTRIES:
+            results: list[_Result] = []
+            for entry_id, entry in planned:
+                result = self.write_one(entry_id, entry, sync)
+                results.append(result)
+                if isinstance(result, ArchiveUnwritable):
+                    results.extend(None for _ in planned[len(results) :])
+                    break
+            return results
+        from concurrent.futures import ThreadPoolExecutor  # only for thousands of records
+
+        with ThreadPoolExecutor(max_workers=PARALLEL_ENTRIES) as pool:
+            return list(pool.map(lambda item: self.write_one(item[0], item[1], sync), planned))
 
     def publish_synced_once(self, results: list[_Result]) -> list[_Result]:
         """The staged entries of a batch written without fsyncs: one syncfs of the
