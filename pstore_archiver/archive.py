@@ -17,11 +17,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import hashlib
 import json
 import os
 import re
-import shutil
 import stat
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -36,6 +34,7 @@ from pstore_archiver.errors import (
     describe_os_error,
 )
 from pstore_archiver.manifest import DMESG_NAME, MANIFEST_NAME, Manifest, ManifestError
+from pstore_archiver.records import sha256_hash
 
 LOCK_NAME = ".lock"
 INDEX_NAME = ".index.json"
@@ -115,18 +114,25 @@ class Written(NamedTuple):
     key: FileKey
 
 
-def write_new(dir_fd: int, name: str, data: bytes, mtime_ns: int | None = None) -> Written:
-    """Create `name` (never replace), write, set mtime, fsync (borg's SyncFile)."""
-    return write_stream(dir_fd, name, [data], mtime_ns)
+def write_new(
+    dir_fd: int, name: str, data: bytes, mtime_ns: int | None = None, sync: bool = True
+) -> Written:
+    """Create `name` (never replace), write, set mtime, fsync (borg's SyncFile); without
+    `sync` the caller makes it durable (`sync_filesystem`)."""
+    return write_stream(dir_fd, name, [data], mtime_ns, sync)
 
 
 def write_stream(
-    dir_fd: int, name: str, chunks: Iterable[bytes], mtime_ns: int | None = None
+    dir_fd: int,
+    name: str,
+    chunks: Iterable[bytes],
+    mtime_ns: int | None = None,
+    sync: bool = True,
 ) -> Written:
     """`write_new` for bytes that arrive in pieces, hashed as they are written: the
     hash of the bytes that are then fsynced."""
     fd = os.open(name, _NEW_FLAGS, 0o600, dir_fd=dir_fd)
-    digest = hashlib.sha256()
+    digest = sha256_hash()
     size = 0
     try:
         for chunk in chunks:
@@ -138,7 +144,8 @@ def write_stream(
                 view = view[written:]
         if mtime_ns is not None:
             os.utime(fd, ns=(mtime_ns, mtime_ns))
-        os.fsync(fd)
+        if sync:
+            os.fsync(fd)
         key = FileKey.of(os.fstat(fd))
     finally:
         os.close(fd)
@@ -169,6 +176,42 @@ def read_tail(dir_fd: int, name: str, max_bytes: int) -> bytes:
         os.close(fd)
 
 
+def syncfs_available(release: str) -> bool:
+    """Whether `syncfs` can stand for the fsyncs of a batch: the C library has it, and a
+    kernel of this release (`os.uname().release`) makes it return the file system's
+    write-back errors (EIO, ENOSPC) as fsync does for one file: Linux 5.8 and later
+    (commit 735e4ae5ba28); before, syncfs returned 0 all the same."""
+    numbers = release.split("-", 1)[0].split(".")[:2]
+    try:
+        if tuple(int(n) for n in numbers) < (5, 8):
+            return False
+        import ctypes
+
+        return hasattr(ctypes.CDLL(None), "syncfs")
+    except (ValueError, ImportError, OSError):
+        return False
+
+
+def syncfs(fd: int) -> None:
+    """syncfs(2): write back every dirty file and directory of the file system holding
+    `fd`, commit its journal, and wait; OSError for a write-back error since `fd` was
+    opened (see `syncfs_reports_errors`).  Python has no os.syncfs: ctypes, imported
+    here, only for a batch large enough to pay for it (about 4 ms)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.syncfs(fd) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+
+
+def rmtree(path: Path, ignore_errors: bool = False) -> None:
+    """shutil.rmtree, imported here: only a run that removes something pays for shutil."""
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=ignore_errors)
+
+
 def fsync_dir(dir_fd: int) -> None:
     try:
         os.fsync(dir_fd)
@@ -186,11 +229,13 @@ def _entry_order(entry: StoredEntry) -> tuple[int, int, str]:
 
 class Staging:
     """An entry under construction: a directory with a temporary name in the archive.
-    Files written here are fsynced; `publish` renames the directory to the entry's id."""
+    Files written here are fsynced (unless `sync` is False: the caller syncs the whole
+    file system before `publish`); `publish` renames the directory to the entry's id."""
 
-    def __init__(self, archive: Archive, archive_fd: int) -> None:
+    def __init__(self, archive: Archive, archive_fd: int, sync: bool = True) -> None:
         self.archive = archive
         self.archive_fd = archive_fd
+        self.sync = sync
         self.name = temporary_name(STAGING)
         try:
             os.mkdir(self.name, 0o700, dir_fd=archive_fd)
@@ -212,7 +257,7 @@ class Staging:
 
     def write(self, name: str, data: bytes, mtime_ns: int | None = None) -> Written:
         try:
-            return write_new(self.fd, name, data, mtime_ns)
+            return write_new(self.fd, name, data, mtime_ns, self.sync)
         except OSError as e:
             raise self._failed("write", name, e) from e
 
@@ -222,7 +267,7 @@ class Staging:
         """Write a file from pieces; errors while producing the pieces propagate as
         they are (a record that cannot be read is not the archive's failure)."""
         try:
-            return write_stream(self.fd, name, chunks, mtime_ns)
+            return write_stream(self.fd, name, chunks, mtime_ns, self.sync)
         except OSError as e:
             raise self._failed("write", name, e) from e
 
@@ -243,7 +288,8 @@ class Staging:
         """fsync the directory, rename it to `entry_id` (a name the caller found free
         under the lock), and fsync the archive (or leave that to `Archive.sync`)."""
         try:
-            fsync_dir(self.fd)
+            if self.sync:
+                fsync_dir(self.fd)
             os.close(self.fd)
             self.fd = -1
             os.rename(self.name, entry_id, src_dir_fd=self.archive_fd, dst_dir_fd=self.archive_fd)
@@ -257,7 +303,7 @@ class Staging:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
-        shutil.rmtree(self.archive.path / self.name, ignore_errors=True)
+        rmtree(self.archive.path / self.name, ignore_errors=True)
 
 
 class Archive:
@@ -380,7 +426,7 @@ class Archive:
                 if match[1] == TEMPORARY_FILE and stat.S_ISREG(info.st_mode):
                     os.unlink(name, dir_fd=dir_fd)
                 elif match[1] != TEMPORARY_FILE and stat.S_ISDIR(info.st_mode):
-                    shutil.rmtree(self.path / name)
+                    rmtree(self.path / name)
                 else:
                     continue
                 removed.append(name)
@@ -452,8 +498,17 @@ class Archive:
         taken.add(candidate)
         return candidate
 
-    def stage(self, dir_fd: int) -> Staging:
-        return Staging(self, dir_fd)
+    def stage(self, dir_fd: int, sync: bool = True) -> Staging:
+        return Staging(self, dir_fd, sync)
+
+    def sync_filesystem(self, dir_fd: int) -> None:
+        """syncfs of the archive's file system: every file and directory written
+        without `sync` is durable after it (not yet the names in the archive itself:
+        see `sync`)."""
+        try:
+            syncfs(dir_fd)
+        except OSError as e:
+            raise self.unwritable("cannot sync the archive's file system", e) from e
 
     def sync(self, dir_fd: int) -> None:
         """fsync the archive directory: the renames of `publish(sync_archive=False)`."""
@@ -641,12 +696,17 @@ class Archive:
         doomed = temporary_name(REMOVING)
         os.rename(entry_id, doomed, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
         fsync_dir(dir_fd)
-        shutil.rmtree(self.path / doomed)
+        rmtree(self.path / doomed)
 
     def write_last_run(self, report: dict[str, Any]) -> None:
         data = json.dumps(report, indent=2, ensure_ascii=True).encode()
         with contextlib.suppress(OSError):
             self.write_replace(LAST_RUN_NAME, data)
+
+    def free_bytes(self) -> int:
+        """What the archive's file system has free for it (statvfs: f_bavail)."""
+        info = os.statvfs(self.path)
+        return info.f_bavail * info.f_frsize
 
     def read_last_run(self) -> dict[str, Any] | None:
         try:
@@ -686,7 +746,7 @@ class Archive:
         ]
         if not listed:
             return f"{where}: {MANIFEST_NAME} does not list {name} with these bytes"
-        digest = hashlib.sha256()
+        digest = sha256_hash()
         copied = 0
         try:
             entry_fd = os.open(os.path.join(self.path, entry_id), _DIR_FLAGS | os.O_NOFOLLOW)

@@ -172,8 +172,9 @@ def read_toml(path: Path) -> dict[str, Any]:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise ConfigError(f"{path}: not UTF-8 text (byte {e.start}): TOML is UTF-8") from e
-    if all(not line.strip() or line.lstrip().startswith("#") for line in text.splitlines()):
-        return {}  # nothing but comments: no key to read (and no TOML parser to import)
+    sections = bare_sections(text)
+    if sections is not None:
+        return sections  # no key to read, and no TOML parser to import
     if sys.version_info >= (3, 11):  # imported here: only a run with a file needs it
         import tomllib
     else:  # pragma: no cover - exercised on Python < 3.11 only
@@ -185,6 +186,25 @@ def read_toml(path: Path) -> dict[str, Any]:
     except (ValueError, RecursionError) as e:  # e.g. a number too long for int()
         raise ConfigError(f"{path}: invalid TOML: {e}") from e
     return document
+
+
+def bare_sections(text: str) -> dict[str, Any] | None:
+    """The shipped file, every key commented out: comments, blank lines and `[section]`
+    headers (each once, bare names), read as {section: {}}; None when there is anything
+    else, for the TOML parser to read."""
+    sections: dict[str, Any] = {}
+    for line in text.splitlines():
+        content = line.split("#", 1)[0].strip()
+        if not content:
+            continue
+        if not (content.startswith("[") and content.endswith("]")):
+            return None
+        name = content[1:-1].strip()
+        bare = name.replace("_", "").replace("-", "")
+        if not (bare.isascii() and bare.isalnum()) or name in sections:
+            return None
+        sections[name] = {}
+    return sections
 
 
 def merge(layers: list[tuple[str, dict[str, Any]]]) -> tuple[dict[str, Any], dict[str, str]]:

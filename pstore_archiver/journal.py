@@ -11,7 +11,6 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Callable, TextIO
 
-from pstore_archiver.analysis import SIGNATURE_VERSION
 from pstore_archiver.strenum import StrEnum
 from pstore_archiver.terminal import escape
 
@@ -231,7 +230,7 @@ def entry_fields(
         Field.process: manifest.process,
         Field.kernel_release: manifest.kernel_release,
         Field.signature: manifest.signature,
-        Field.signature_version: SIGNATURE_VERSION if manifest.signature else None,
+        Field.signature_version: _signature_version() if manifest.signature else None,
         Field.crash_id: manifest.crash_id,
         Field.taint: manifest.tainted,
         Field.os_release: manifest.os_release,
@@ -252,6 +251,12 @@ def _shared_summary(sink: Sink, manifest: Manifest, fields: dict[Field, str]) ->
         if name in fields:
             fields[name] = sink.shared_text(fields[name], manifest.hostname)
     return fields.get(Field.summary, "")
+
+
+def _signature_version() -> str:
+    from pstore_archiver.analysis import SIGNATURE_VERSION  # imported only where a log was
+
+    return SIGNATURE_VERSION
 
 
 def _missing_text(manifest: Manifest) -> str | None:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Iterable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from pstore_archiver.analysis import Analysis
 from pstore_archiver.dumps import Entry
+from pstore_archiver.records import sha256_hash
 from pstore_archiver.times import format_time_ns as format_time_ns  # the manifest's times
 from pstore_archiver.times import ns_of_time
 from pstore_archiver.times import parse_time as parse_time
+
+if TYPE_CHECKING:  # the analysis is imported only when a log is analysed
+    from pstore_archiver.analysis import Analysis
 
 SCHEMA = 1
 MANIFEST_NAME = "entry.json"
@@ -35,7 +37,7 @@ class Origin(NamedTuple):
 
 
 def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    return sha256_hash(data).hexdigest()
 
 
 CRASH_ID_VERSION = b"pstore-archiver crash id 1\n"
@@ -45,7 +47,7 @@ def crash_id(backend: str | None, records: Iterable[tuple[str, str]]) -> str:
     """`PSTORE_CRASH_ID` (DESIGN §7): 32 hex digits from the backend and the records' names
     and SHA-256, so the same crash has the same id however often it is sent or imported,
     and wherever; two crashes never share records (their times differ)."""
-    digest = hashlib.sha256(CRASH_ID_VERSION)
+    digest = sha256_hash(CRASH_ID_VERSION)
     digest.update(f"{backend or ''}\n".encode("utf-8", "surrogateescape"))
     for name, sha256 in sorted(records):
         digest.update(f"{name}\t{sha256}\n".encode("utf-8", "surrogateescape"))

@@ -6,11 +6,24 @@ No I/O here: functions take names and bytes.  Section numbers refer to
 
 from __future__ import annotations
 
-import hashlib
 import re
 import zlib
 from collections.abc import Iterable, Iterator
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+# CPython's own SHA-256, same interface as hashlib's: hashlib would load OpenSSL, a tenth
+# of the boot run's imports.
+if TYPE_CHECKING:
+    from hashlib import sha256
+else:
+    try:
+        from _sha2 import sha256  # Python 3.12 and later
+    except ImportError:
+        try:
+            from _sha256 import sha256  # Python < 3.12
+        except ImportError:  # pragma: no cover - an interpreter built without it
+            from hashlib import sha256
+sha256_hash = sha256  # for the modules whose own variables are named sha256
 
 # §1.1: match the type names first (two contain a dash), keep the backend non-greedy and
 # anchor the (possibly negative, §1.1 pre-4.12 %lld) id at the end: a u64, at most 20 digits.
@@ -280,7 +293,7 @@ class RecordReader:
         self.parsed = parse_record_name(name)
         self.hold_bytes = hold_bytes
         self.size = 0
-        self._hash = hashlib.sha256()
+        self._hash = sha256()
         self._head = b""
         self._held: list[bytes] | None = []
         self._decoding = None

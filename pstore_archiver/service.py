@@ -23,13 +23,19 @@ stops the run.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Union
 
 from pstore_archiver import journal
-from pstore_archiver.analysis import ANALYSIS_BYTES, analyze_entry
-from pstore_archiver.archive import Archive, EntryRefused, KnownRecord, Staging, StoredEntry
+from pstore_archiver.archive import (
+    Archive,
+    EntryRefused,
+    KnownRecord,
+    Staging,
+    StoredEntry,
+    syncfs_available,
+)
 from pstore_archiver.config import Config, source_is_default
 from pstore_archiver.diagnostics import log
 from pstore_archiver.dumps import Entry, dmesg_plan, group
@@ -48,14 +54,11 @@ from pstore_archiver.manifest import (
 from pstore_archiver.records import Record, decode_chunks
 from pstore_archiver.retention import Candidate, Limits, Removal, select_removals
 from pstore_archiver.store import (
-    BACKEND_PARAMETER,
     Found,
     RecordUnreadable,
     Source,
     Store,
     SystemdPstoreDir,
-    filesystem_type,
-    read_backend,
 )
 from pstore_archiver.times import format_time_ns
 
@@ -169,11 +172,12 @@ def check_source(config: Config) -> None:
         )
 
 
-def run_once(config: Config, options: RunOptions, sink: Sink, origin: Origin) -> RunReport:
-    """`run`: archive what is in the pstore directory."""
-    check_source(config)
-    store = Store(config.source_path)
-    report = RunReport(str(store.path), str(config.archive_path), options.dry_run)
+def run_once(
+    store: Store, archive: Archive, limits: Limits, options: RunOptions, sink: Sink, origin: Origin
+) -> RunReport:
+    """`run`: archive what is in the pstore directory `store` into `archive`, then apply
+    the retention `limits`."""
+    report = RunReport(str(store.path), str(archive.path), options.dry_run)
     if not store.path.is_dir():
         sink.send(
             MessageId.no_backend,
@@ -182,25 +186,30 @@ def run_once(config: Config, options: RunOptions, sink: Sink, origin: Origin) ->
             {},
         )
         return report
-    if filesystem_type(store.path) == "pstore" and read_backend() is None:
+    if store.is_pstore_mount() and store.backend() is None:
         sink.send(
             MessageId.no_backend,
             5,
-            f"{store.path}: no pstore backend is registered ({BACKEND_PARAMETER} reads "
+            f"{store.path}: no pstore backend is registered ({store.backend_parameter} reads "
             "(null)), so the next crash will not be recorded; see: pstore-archiver status",
             {},
         )
-    return _transact(store, config, options, sink, origin, report)
+    return _transact(store, archive, limits, options, sink, origin, report)
 
 
 def import_once(
-    config: Config, directory: Path | None, options: RunOptions, sink: Sink, origin: Origin
+    directory: Path | None,
+    archive: Archive,
+    limits: Limits,
+    options: RunOptions,
+    sink: Sink,
+    origin: Origin,
 ) -> RunReport:
     """`import`: archive what systemd-pstore left in `directory` (by default
-    /var/lib/systemd/pstore), keeping it unless `options.unlink` (--remove)."""
+    /var/lib/systemd/pstore) into `archive`, keeping it unless `options.unlink` (--remove)."""
     path = directory if directory is not None else DEFAULT_IMPORT_PATH
     source = SystemdPstoreDir(path)
-    report = RunReport(str(path), str(config.archive_path), options.dry_run, os.path.abspath(path))
+    report = RunReport(str(path), str(archive.path), options.dry_run, os.path.abspath(path))
     if not path.is_dir():
         if directory is not None:
             problem = "does not exist" if not path.exists() else "is not a directory"
@@ -210,18 +219,18 @@ def import_once(
             )
         log.info("%s: no such directory: systemd-pstore left nothing to import.", path)
         return report
-    return _transact(source, config, options, sink, origin, report)
+    return _transact(source, archive, limits, options, sink, origin, report)
 
 
 def _transact(
     source: Source,
-    config: Config,
+    archive: Archive,
+    limits: Limits,
     options: RunOptions,
     sink: Sink,
     origin: Origin,
     report: RunReport,
 ) -> RunReport:
-    archive = Archive(config.archive_path)
     if options.dry_run:
         _Transaction(source, archive, -1, options, sink, origin, report).plan()
         return report
@@ -231,7 +240,7 @@ def _transact(
         _Transaction(source, archive, archive_fd, options, sink, origin, report).archive_all()
         created = {entry["id"] for entry in report.entries}
         removals = apply_retention(
-            archive, archive_fd, limits_of(config), created, sink, origin.archived_at_ns / 1e9
+            archive, archive_fd, limits, created, sink, origin.archived_at_ns / 1e9
         )
         report.removed = [r.entry_id for r in removals]
         report.removals = [
@@ -251,11 +260,6 @@ def limits_of(config: Config) -> Limits:
     return Limits(*(getattr(config, field) for field in Limits._fields))
 
 
-def free_bytes(path: Path) -> int:
-    info = os.statvfs(path)
-    return info.f_bavail * info.f_frsize
-
-
 def plan_retention(
     archive: Archive, limits: Limits, protected: set[str], now_s: float
 ) -> list[Removal]:
@@ -268,7 +272,7 @@ def plan_retention(
         )
         for entry in archive.entries()
     ]
-    return select_removals(candidates, limits, free_bytes(archive.path), now_s)
+    return select_removals(candidates, limits, archive.free_bytes(), now_s)
 
 
 def apply_retention(
@@ -323,8 +327,11 @@ def _entry_summary(entry_id: str, entry: Entry, path: Path) -> dict[str, Any]:
 
 # Entries renamed into place before one fsync of the archive directory makes them durable
 # (and their records may be unlinked): one fsync per batch, not per entry.
-BATCH_ENTRIES = 64
+BATCH_ENTRIES = 256
 
+# A batch of at least this many entries is made durable by one syncfs (`publish_batch`),
+# not by an fsync of each file and directory (six for an entry of three records).
+SYNCFS_ENTRIES = 8
 
 # A batch of at least this many entries is written from as many threads.
 PARALLEL_ENTRIES = 8
@@ -337,6 +344,7 @@ class _Published(NamedTuple):
     stored: StoredEntry
     journal_text: bytes | None
     frames: tuple[str, ...]  # the call trace, for PSTORE_FRAMES
+    staging: Staging | None = None  # written without fsyncs, not yet renamed to entry_id
 
 
 class _Refused(NamedTuple):
@@ -345,6 +353,10 @@ class _Refused(NamedTuple):
     entry_id: str
     entry: Entry
     reason: str
+
+
+# What became of an entry of a batch: None when it was not attempted.
+_Result = Union[_Published, _Refused, ArchiveUnwritable, None]
 
 
 class _Tail:
@@ -400,6 +412,33 @@ def dmesg_chunks(entry: Entry, staging: Staging) -> Iterator[bytes]:
             yield chunk
         if last and last != b"\n":
             yield b"\n"  # a part cut mid-line (§2.3): keep the next part on its own line
+
+
+class Split(NamedTuple):
+    """The records a source holds, by what the archive's index says of them."""
+
+    reserved: list[Found]  # named like an entry's own files: never archived
+    copies: dict[str, list[Found]]  # by the first's origin: the same name and bytes again
+    candidates: list[tuple[Found, KnownRecord | None]]  # and where the index has it, if it does
+
+
+def split_found(found: Sequence[Found], known: Mapping[tuple[str, str], KnownRecord]) -> Split:
+    """Pure: the known/new split of `run`, `run --dry-run` and `import` alike, by name and
+    SHA-256.  A candidate the index knows is only where to look (`Archive.holds_copy`)."""
+    split = Split([], {}, [])
+    first: dict[tuple[str, str], Found] = {}
+    for each in found:
+        record = each.record
+        if record.name.name in RESERVED_NAMES:
+            split.reserved.append(each)
+            continue
+        key = (record.name.name, record.sha256)
+        if key in first:  # the same name and bytes twice (import): one copy is enough
+            split.copies.setdefault(first[key].record.origin, []).append(each)
+            continue
+        first[key] = each
+        split.candidates.append((each, known.get(key)))
+    return split
 
 
 class _Transaction:
@@ -460,24 +499,18 @@ class _Transaction:
         self.report.damaged = [
             {"id": d.entry_id, "reason": d.reason} for d in self.archive.damaged()
         ]
+        self.found = {found.record.origin: found for found in scan.found}
+        split = split_found(scan.found, known)
+        for found in split.reserved:
+            reason = (
+                "its name is one of an entry's own files "
+                f"({', '.join(sorted(RESERVED_NAMES))}): rename it to archive it"
+            )
+            self.report.leave(found.record.origin, reason)
+        self.copies = split.copies
         new: list[Record] = []
-        first: dict[tuple[str, str], Found] = {}
-        for found in scan.found:
+        for found, previous in split.candidates:
             record = found.record
-            self.found[record.origin] = found
-            if record.name.name in RESERVED_NAMES:
-                reason = (
-                    "its name is one of an entry's own files "
-                    f"({', '.join(sorted(RESERVED_NAMES))}): rename it to archive it"
-                )
-                self.report.leave(record.origin, reason)
-                continue
-            key = (record.name.name, record.sha256)
-            if key in first:  # the same name and bytes twice (import): one copy is enough
-                self.copies.setdefault(first[key].record.origin, []).append(found)
-                continue
-            first[key] = found
-            previous = known.get(key)
             if previous is not None:
                 problem = self.archive.holds_copy(
                     previous.entry_id, record.name.name, record.size, record.sha256
@@ -520,11 +553,14 @@ class _Transaction:
             )
 
     def publish_batch(self, batch: list[Entry], rest: list[Entry], taken: set[str]) -> bool:
-        """Write and rename each entry (files and entry fsynced), fsync the archive once
-        for all of them, and only then unlink and announce.  False when the archive
-        failed: what was not made durable stays in the store, with `rest` after it."""
+        """Make each entry of the batch durable under its name, fsync the archive once for
+        all of them, and only then unlink and announce.  False when the archive failed:
+        what was not made durable stays in the store, with `rest` after it."""
         planned = [(self.archive.unique_id(e.base_id, taken), e) for e in batch]
-        results = self.write(planned)
+        if len(planned) >= SYNCFS_ENTRIES and syncfs_available(os.uname().release):
+            results = self.publish_synced_once(self.write(planned, sync=False))
+        else:
+            results = self.write(planned, sync=True)
         later: list[tuple[str | None, Entry]] = [(None, e) for e in rest[len(batch) :]]
         for result in results:
             if isinstance(result, _Refused):
@@ -553,17 +589,17 @@ class _Transaction:
         self.keep(unattempted + later, str(failures[0][1]), None)
         return False
 
-    def write(
-        self, planned: list[tuple[str, Entry]]
-    ) -> list[_Published | _Refused | ArchiveUnwritable | None]:
-        """Publish the entries (without the archive's fsync): for each, what became of
-        it (None: not attempted, after the archive failed).  One at a time, stopping at
-        a failure of the archive; a large batch from several threads, so the file
-        system commits their fsyncs together."""
+    def write(self, planned: list[tuple[str, Entry]], sync: bool) -> list[_Result]:
+        """Write the entries: for each, what became of it (None: not attempted, after the
+        archive failed).  With `sync`, each is fsynced and renamed into place (without the
+        archive's fsync); else it stays staged, unsynced, for `publish_synced_once`.  One
+        at a time, stopping at a failure of the archive; a large batch from several
+        threads, whose system calls (creating files, and fsyncs, which the file system
+        then commits together) overlap the others' Python work."""
         if len(planned) < PARALLEL_ENTRIES:
-            results: list[_Published | _Refused | ArchiveUnwritable | None] = []
+            results: list[_Result] = []
             for entry_id, entry in planned:
-                result = self.write_one(entry_id, entry)
+                result = self.write_one(entry_id, entry, sync)
                 results.append(result)
                 if isinstance(result, ArchiveUnwritable):
                     results.extend(None for _ in planned[len(results) :])
@@ -572,20 +608,66 @@ class _Transaction:
         from concurrent.futures import ThreadPoolExecutor  # only for thousands of records
 
         with ThreadPoolExecutor(max_workers=PARALLEL_ENTRIES) as pool:
-            return list(pool.map(lambda item: self.write_one(*item), planned))
+            return list(pool.map(lambda item: self.write_one(item[0], item[1], sync), planned))
 
-    def write_one(self, entry_id: str, entry: Entry) -> _Published | _Refused | ArchiveUnwritable:
+    def publish_synced_once(self, results: list[_Result]) -> list[_Result]:
+        """The staged entries of a batch written without fsyncs: one syncfs of the
+        archive's file system, then each renamed to its id.
+
+        As durable as an fsync of each file and directory: syncfs writes back every
+        dirty page and inode of the file system, commits its journal and waits
+        (syncfs(2)), so every file and every name inside the staging directories is on
+        disk when it returns 0, and since Linux 5.8 it returns the write-back errors
+        fsync would have (`syncfs_available`).  The renames change only the archive
+        directory, whose fsync (`Archive.sync`, in `publish_batch`) comes before any
+        record is unlinked; a crash before it leaves renamed entries that the next run
+        syncs (`make_durable`) before it unlinks, or staging directories it removes."""
+        staged = [r for r in results if isinstance(r, _Published)]
         try:
-            return self.write_entry(entry_id, entry)
+            self.archive.sync_filesystem(self.archive_fd)
+        except ArchiveUnwritable as e:
+            for published in staged:
+                assert published.staging is not None
+                published.staging.discard()
+            return [e if isinstance(r, _Published) else r for r in results]
+        failed = False
+        for index, result in enumerate(results):
+            if not isinstance(result, _Published) or result.staging is None:
+                continue
+            if failed:  # the archive failed at an earlier rename: not attempted
+                result.staging.discard()
+                results[index] = None
+                continue
+            results[index] = self.rename(result, result.staging)
+            failed = isinstance(results[index], ArchiveUnwritable)
+        return results
+
+    def rename(self, published: _Published, staging: Staging) -> _Result:
+        """A staged entry, durable, renamed to its id (or not, and why)."""
+        try:
+            staging.publish(published.entry_id, sync_archive=False)
+        except ArchiveUnwritable as e:
+            staging.discard()
+            return e
+        except EntryRefused as e:
+            staging.discard()
+            return _Refused(published.entry_id, published.entry, str(e))
+        return published._replace(staging=None)
+
+    def write_one(self, entry_id: str, entry: Entry, sync: bool) -> _Result:
+        try:
+            return self.write_entry(entry_id, entry, sync)
         except ArchiveUnwritable as e:
             return e
         except (EntryRefused, RecordUnreadable) as e:
             return _Refused(entry_id, entry, str(e))
 
-    def write_entry(self, entry_id: str, entry: Entry) -> _Published:
+    def write_entry(self, entry_id: str, entry: Entry, sync: bool) -> _Published:
         """Everything the entry's directory holds (the records' copies, the log and the
-        manifest), staged, fsynced and renamed to `entry_id`."""
-        staging = self.archive.stage(self.archive_fd)
+        manifest), staged; with `sync`, fsynced and renamed to `entry_id`."""
+        from pstore_archiver.analysis import ANALYSIS_BYTES, analyze_entry  # only for an entry
+
+        staging = self.archive.stage(self.archive_fd, sync)
         try:
             size = 0
             for record in entry.records:
@@ -611,13 +693,16 @@ class _Transaction:
             )
             written = staging.write(MANIFEST_NAME, render_manifest(manifest))
             size += written.size
-            staging.publish(entry_id, sync_archive=False)
+            if sync:
+                staging.publish(entry_id, sync_archive=False)
         except Exception:
             staging.discard()
             raise
         stored = StoredEntry(manifest, size, written.key)
         frames = analysis.call_trace if analysis else ()
-        return _Published(entry_id, entry, manifest, stored, journal_text, frames)
+        return _Published(
+            entry_id, entry, manifest, stored, journal_text, frames, None if sync else staging
+        )
 
     def copy_record(self, staging: Staging, record: Record) -> int:
         """Copy one record byte-exact (mtime = its time); the bytes written must be the
@@ -660,7 +745,7 @@ class _Transaction:
 
     def finish(self, published: _Published) -> None:
         """For a durable entry: unlink its records, then tell the journal."""
-        entry_id, entry, manifest, stored, journal_text, frames = published
+        entry_id, entry, manifest, stored, journal_text, frames, _ = published
         self.archive.remember(stored)
         entry_path = self.archive.path / entry_id
         self.report.entries.append(_entry_summary(entry_id, entry, entry_path))

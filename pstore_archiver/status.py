@@ -108,8 +108,7 @@ def pending_records(store: Path) -> tuple[Pending, ...]:
 def read_status(config: Config, archive: Archive) -> Status:
     entries = archive.entries() if os.path.lexists(archive.path) else []
     try:
-        info = os.statvfs(archive.path)
-        free: int | None = info.f_bavail * info.f_frsize
+        free: int | None = archive.free_bytes()
     except OSError:
         free = None
     return Status(

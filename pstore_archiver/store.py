@@ -245,7 +245,24 @@ class Source:
 
 
 class Store(Source):
-    """The pstore directory (normally /sys/fs/pstore): every file in it is a record."""
+    """The pstore directory (normally /sys/fs/pstore): every file in it is a record.
+    `backend_parameter` and `mountinfo` say where the kernel tells which backend is
+    registered and what is mounted (other files in tests)."""
+
+    def __init__(
+        self, path: Path, backend_parameter: str = BACKEND_PARAMETER, mountinfo: str = MOUNTINFO
+    ) -> None:
+        super().__init__(path)
+        self.backend_parameter = backend_parameter
+        self.mountinfo = mountinfo
+
+    def backend(self) -> str | None:
+        """The registered pstore backend; None when none is."""
+        return read_backend(self.backend_parameter)
+
+    def is_pstore_mount(self) -> bool:
+        """Whether the store is where a pstore file system is mounted."""
+        return filesystem_type(self.path, self.mountinfo) == "pstore"
 
 
 class SystemdPstoreDir(Source):

@@ -1,8 +1,9 @@
 """Fault injection for pstore-archiver runs, kept out of the package.
 
 Every call by which the package changes the disk or the store (create, write, utime,
-fsync, mkdir, rename, unlink, rmdir, rmtree, and the reads of store records) goes through
-an `Injector`: proxies stand in for `os` and `shutil` in every `pstore_archiver` module.
+fsync, syncfs, mkdir, rename, unlink, rmdir, rmtree, and the reads of store records) goes
+through an `Injector`: proxies stand in for `os` and `shutil` in every `pstore_archiver`
+module, and for `archive.syncfs` and `archive.rmtree`.
 The injector numbers the calls 1, 2, ... and at call N (before it happens) it can
 
 * ``eio``:     raise OSError(EIO) once, as a failing disk does;
@@ -12,7 +13,8 @@ The injector numbers the calls 1, 2, ... and at call N (before it happens) it ca
 * ``sigkill``: SIGKILL its own process (the child of `child_main`).
 
 A `Durability` model follows what the calls made durable: a file's bytes after its fsync,
-a directory entry (create, mkdir, rename, unlink) after the fsync of its directory.  A
+a directory entry (create, mkdir, rename, unlink) after the fsync of its directory, and
+everything on a file system after its syncfs.  A
 `Watch` checks, at each unlink from the store and at each "archived as" message, that the
 claim holds right then: the record's bytes are in a complete published entry, durable.
 """
@@ -47,7 +49,7 @@ LOCK = ".lock"
 ENV_KILL_AT = "PSTORE_FAULTS_KILL_AT"
 ENV_LOG = "PSTORE_FAULTS_LOG"
 MODES = ("none", "eio", "enospc", "kill", "sigkill")
-NEEDS_SPACE = frozenset({"create", "write", "mkdir", "fsync", "rename"})
+NEEDS_SPACE = frozenset({"create", "write", "mkdir", "fsync", "syncfs", "rename"})
 ANNOUNCED = re.compile(r"^<\d+>pstore-archiver: .* archived as ([^\s:]+)")
 
 
@@ -115,6 +117,10 @@ class Durability:
         self.dirty_inodes.discard(key)
         if stat.S_ISDIR(info.st_mode):
             self.dirty_names = {n for n in self.dirty_names if n[:2] != key}
+
+    def filesystem_synced(self, device: int) -> None:
+        self.dirty_inodes = {k for k in self.dirty_inodes if k[0] != device}
+        self.dirty_names = {n for n in self.dirty_names if n[0] != device}
 
     def name_durable(self, path: Path) -> bool:
         """Whether `path`'s name in its directory would survive a power cut."""
@@ -347,6 +353,25 @@ class ShutilProxy:
         return None
 
 
+class SyncfsProxy:
+    """`archive.syncfs`: one counted call, after which the model holds the whole file
+    system durable."""
+
+    def __init__(self, injector: Injector, syncfs: Callable[[int], None]) -> None:
+        self._injector = injector
+        self._syncfs = syncfs
+
+    def __call__(self, fd: int) -> None:
+        if not self._injector.active:
+            return self._syncfs(fd)
+        self._injector.step("syncfs", fd_path(fd))
+        self._syncfs(fd)
+        model = self._injector.model
+        if model is not None:
+            model.filesystem_synced(os.fstat(fd).st_dev)
+        return None
+
+
 WRITE_MODES = frozenset("wax+")
 
 
@@ -397,6 +422,9 @@ def proxies(injector: Injector) -> list[tuple[object, str, object]]:
             wanted.append((module, "shutil", ShutilProxy(injector)))
     opener = hooked_open(injector)
     wanted += [(builtins, "open", opener), (io, "open", opener)]
+    archive = importlib.import_module("pstore_archiver.archive")
+    wanted.append((archive, "syncfs", SyncfsProxy(injector, archive.syncfs)))
+    wanted.append((archive, "rmtree", ShutilProxy(injector).rmtree))  # imports shutil itself
     return wanted
 
 

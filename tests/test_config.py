@@ -13,10 +13,15 @@ import pytest
 
 from pstore_archiver import config as config_module
 from pstore_archiver.cli import main
-from pstore_archiver.config import DEFAULTS, SETTINGS, Config, load_config
+from pstore_archiver.config import DEFAULTS, SETTINGS, Config, bare_sections, load_config
 from pstore_archiver.errors import ConfigError
 from pstore_archiver.retention import Limits
 from pstore_archiver.units import format_size, parse_duration, parse_size
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python < 3.11
+    import tomli as tomllib
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -297,6 +302,17 @@ def test_the_shipped_file_needs_no_pydantic_even_without_a_cache(tmp_path: Path)
     assert _pydantic_used(shipped, no_cache, max_use=256 << 20) is False
     shipped.write_text(shipped.read_text() + "[bogus]\n")  # an unknown section, even empty
     assert main(["--config", str(shipped), "config", "--check"]) == 78
+
+
+def test_headers_and_comments_are_read_without_the_toml_parser() -> None:
+    """The shipped file reads as its sections, empty, as tomllib reads it; anything more
+    (a key, a table array, a header twice, a quoted name) is left to tomllib."""
+    shipped = (REPO / "conf" / "pstore-archiver.toml").read_text()
+    assert bare_sections(shipped) == tomllib.loads(shipped) != {}
+    assert bare_sections("# only a comment\n\n") == {}
+    assert bare_sections("[a] # note\n [ b-c_d ]\n") == {"a": {}, "b-c_d": {}}
+    for text in ("[a]\nkey = 1\n", "[[a]]\n", "[a]\n[a]\n", '["a"]\n', "[a.b]\n", "[é]\n"):
+        assert bare_sections(text) is None, text
 
 
 def test_a_broken_file_is_never_served_from_the_cache(tmp_path: Path) -> None:

@@ -58,9 +58,12 @@ from faults import (
 )
 from stores import (
     FakeRecord,
+    erst_records,
     fixture_records,
+    log_lines,
     ramoops_console_pmsg_store,
     seed_erst_store,
+    split_dump,
     write_store,
 )
 
@@ -68,6 +71,7 @@ import pstore_archiver
 from pstore_archiver import archive as archive_module
 from pstore_archiver import store as store_module
 from pstore_archiver.cli import main
+from pstore_archiver.service import SYNCFS_ENTRIES
 
 TESTS = Path(__file__).resolve().parent
 PACKAGE_PARENT = Path(pstore_archiver.__file__).resolve().parents[1]
@@ -82,6 +86,7 @@ KINDS = {
     "write",
     "utime",
     "fsync",
+    "syncfs",
     "rename",
     "unlink",
     "rmtree",
@@ -94,6 +99,17 @@ NO_RETENTION = '[retention]\nmax_use = "0"\nkeep_free = "0"\n'
 
 
 LARGE_CONSOLE = FakeRecord("console-ramoops-0", b"console line\n" * 100_000, 1700000100)
+
+
+def many_dumps(count: int) -> tuple[FakeRecord, ...]:
+    """`count` ERST dumps, one a minute, the first of two parts and the rest of one: a
+    batch large enough to be made durable by one syncfs (service.SYNCFS_ENTRIES)."""
+    assert count >= SYNCFS_ENTRIES
+    records = erst_records(1700000000, 1, split_dump("Oops", 1, log_lines(8), 2), 1700000000)
+    for n in range(2, count + 1):
+        when = 1700000000 + 60 * n
+        records += erst_records(when, 1, split_dump("Panic", n, log_lines(4), 1), when)
+    return tuple(records)
 
 
 @dataclass(frozen=True)
@@ -195,6 +211,8 @@ SCENARIOS = [
     ),
     # a record above what is held in memory: read twice, streamed into the archive
     Scenario("large-console", (*seed_erst_store()[:2], LARGE_CONSOLE)),
+    # one batch made durable by one syncfs, not by an fsync of each file
+    Scenario("many-entries", many_dumps(SYNCFS_ENTRIES + 1)),
     # `import --remove` of a v252 tree: records in <key>/ and in the root
     Scenario(
         "import-v252",
@@ -602,6 +620,7 @@ def sigkill_points(ops: Sequence[Op], stride: int) -> list[int]:
         ("ramoops-retention", 4),
         ("large-console", 3),
         ("import-v252", 3),
+        ("many-entries", 5),
     ],
 )
 def test_sigkill_at_each_call_loses_nothing(name: str, stride: int, scratch: Path) -> None:
@@ -695,18 +714,35 @@ def test_the_harness_catches_unlink_before_publish(
     assert tags["lost"] > 0 and tags["unsafe-unlink"] > 0, tags
 
 
+def unsafe_looks_fine(injector: Injector, scratch: Path, name: str) -> list[Problem]:
+    """One clean run of an unsafe variant of the package: it must look done, while the
+    durability watch sees what a power cut could have taken; what it saw."""
+    scenario = BY_NAME[name]
+    store, archive = scenario.build(scratch)
+    model = Durability()
+    watch = Watch(store, archive, model)
+    run = run_hooked(injector, store, archive, "none", 0, model, watch)
+    assert run.code == 0 and not check_done(scenario.originals, store, archive)  # looks fine
+    return watch.problems
+
+
 def test_the_harness_catches_a_missing_fsync(
     injector: Injector, scratch: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Make the package skip the directory fsyncs: all looks fine, but a power cut after
     the unlink could take the entry; the durability watch must say so."""
     monkeypatch.setattr(archive_module, "fsync_dir", lambda dir_fd: None)
-    scenario = BY_NAME["ramoops-console-pmsg"]
-    store, archive = scenario.build(scratch)
-    model = Durability()
-    watch = Watch(store, archive, model)
-    run = run_hooked(injector, store, archive, "none", 0, model, watch)
-    assert run.code == 0 and not check_done(scenario.originals, store, archive)  # looks fine
-    assert watch.problems
-    assert {p.tag for p in watch.problems} == {"not-durable-unlink-run1", "not-durable-announce"}
-    assert all("its name in archive/ was not fsynced" in p.text for p in watch.problems)
+    problems = unsafe_looks_fine(injector, scratch, "ramoops-console-pmsg")
+    assert {p.tag for p in problems} == {"not-durable-unlink-run1", "not-durable-announce"}
+    assert all("its name in archive/ was not fsynced" in p.text for p in problems)
+
+
+def test_the_harness_catches_a_missing_syncfs(
+    injector: Injector, scratch: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Make the package skip the syncfs of a large batch: its files were written without
+    fsync, so the watch must see records unlinked while their copies are not durable."""
+    monkeypatch.setattr(archive_module.Archive, "sync_filesystem", lambda self, dir_fd: None)
+    problems = unsafe_looks_fine(injector, scratch, "many-entries")
+    assert {p.tag for p in problems} == {"not-durable-unlink-run1", "not-durable-announce"}
+    assert all("was not fsynced" in p.text for p in problems)

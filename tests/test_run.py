@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import fcntl
+import io
 import json
 import os
 import shutil
 import stat
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from stores import FakeRecord, copy_fixture, fixture_dir, seed_erst_store, write_store
 
-from pstore_archiver.cli import main
-from pstore_archiver.config import load_config
+from pstore_archiver.archive import Archive, KnownRecord
+from pstore_archiver.cli import build_parser, main, parse_run_words
 from pstore_archiver.journal import Sink
 from pstore_archiver.manifest import Origin
-from pstore_archiver.service import RunOptions, run_once
+from pstore_archiver.records import parse_record
+from pstore_archiver.retention import Limits
+from pstore_archiver.service import RunOptions, run_once, split_found
+from pstore_archiver.store import Found, Identity, Store
 
 GOLDEN_MANIFEST = Path(__file__).resolve().parent / "data" / "manifest-schema-1.json"
 
@@ -117,12 +122,61 @@ def test_ramoops_zone_reused_by_the_next_boot_never_overwrites(dirs: tuple[Path,
 
 def run_in_boot(store: Path, archive: Path, boot_id: str) -> tuple[int, str]:
     """One run as if in the boot `boot_id`; returns (left behind, what was told)."""
-    import io
-
     stream = io.StringIO()
-    config = load_config(None, {"source": {"path": str(store)}, "archive": {"path": str(archive)}})
-    report = run_once(config, RunOptions(), Sink(stream=stream), Origin(0, boot_id, None, None))
+    report = run_once(
+        Store(store),
+        Archive(archive),
+        Limits(),
+        RunOptions(),
+        Sink(stream=stream),
+        Origin(0, boot_id, None, None),
+    )
     return len(report.left), stream.getvalue()
+
+
+def mount_table(tmp_path: Path, store: Path, backend: str) -> Store:
+    """The store as the kernel would show it mounted: a mountinfo line with `pstore` at
+    `store`, and the pstore module's backend parameter reading `backend`."""
+    mountinfo = tmp_path / "mountinfo"
+    mountinfo.write_text(
+        "22 1 0:20 / / rw,relatime shared:1 - ext4 /dev/vda1 rw\n"
+        f"40 22 0:35 / {os.path.realpath(store)} rw,nosuid shared:20 - pstore pstore rw\n"
+    )
+    parameter = tmp_path / "backend"
+    parameter.write_text(backend + "\n")
+    return Store(store, str(parameter), str(mountinfo))
+
+
+@pytest.mark.parametrize(("backend", "warned"), [("(null)", True), ("erst", False)])
+def test_a_pstore_mount_without_a_backend_is_reported(
+    dirs: tuple[Path, Path], tmp_path: Path, backend: str, warned: bool
+) -> None:
+    store, archive = dirs
+    copy_fixture("erst-panic", store)
+    source = mount_table(tmp_path, store, backend)
+    assert source.is_pstore_mount() and source.backend() == (None if warned else "erst")
+    stream = io.StringIO()
+    report = run_once(
+        source,
+        Archive(archive),
+        Limits(),
+        RunOptions(),
+        Sink(stream=stream),
+        Origin(0, None, None, None),
+    )
+    told = stream.getvalue()
+    assert ("no pstore backend is registered" in told) is warned
+    assert (f"({tmp_path / 'backend'} reads (null))" in told) is warned
+    assert ("MESSAGE_ID=d6cd2ca7c7284a5dad7fe0227e215e10" in told) is warned
+    assert report.left == [] and len(report.entries) == 1  # the records are archived all the same
+
+
+def test_a_store_that_is_no_pstore_mount_is_not_asked_for_its_backend(
+    dirs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    store, _ = dirs
+    mounted = mount_table(tmp_path, tmp_path / "elsewhere", "(null)")
+    assert not Store(store, mounted.backend_parameter, mounted.mountinfo).is_pstore_mount()
 
 
 def test_record_that_comes_back_is_not_archived_twice(dirs: tuple[Path, Path]) -> None:
@@ -354,3 +408,130 @@ def test_a_large_batch_is_written_in_parallel_and_archived_whole(
         assert (archive / entry / "dmesg.txt").read_bytes() == f"zone {z}\n".encode()
     told = capsys.readouterr().err
     assert told.count("MESSAGE_ID=c060af52e3f04cf3bfa23f0f29a38cb5") == 100
+
+
+RUN_COMMAND_LINES = [
+    ["run"],
+    ["run", "--json", "--dry-run", "--no-unlink", "--json"],
+    ["--source", "/s", "--archive=/a", "--config", "c.toml", "run", "--no-unlink"],
+    ["--source", "/s", "--source=/t", "run"],
+    ["--source=", "--config=", "run"],
+    ["--source", "run", "run"],
+    ["--source=a=b", "run", "--dry-run"],
+]
+NOT_FAST = [
+    [],
+    ["run", "--help"],
+    ["--version"],
+    ["run", "--dry"],  # no abbreviations (allow_abbrev=False): argparse says so
+    ["run", "--", "x"],
+    ["run", "--json=yes"],
+    ["--source", "-x", "run"],
+    ["--source"],
+    ["--sour", "/s", "run"],
+    ["list", "run"],
+    ["import", "--dry-run"],
+    ["--source", "/s"],
+]
+
+
+@pytest.mark.parametrize("words", RUN_COMMAND_LINES)
+def test_the_run_command_line_is_read_as_argparse_reads_it(words: list[str]) -> None:
+    fast = parse_run_words(words)
+    assert fast is not None
+    assert vars(fast) == vars(build_parser().parse_args(words))
+
+
+@pytest.mark.parametrize("words", NOT_FAST)
+def test_anything_else_is_left_to_argparse(words: list[str]) -> None:
+    assert parse_run_words(words) is None
+
+
+def test_dry_run_and_run_agree_on_what_is_known_by_name_and_bytes(
+    dirs: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A record named like an archived one but with other bytes is new to both."""
+    store, archive = dirs
+    write_store(store, [FakeRecord("dmesg-ramoops-0", b"Panic#1 Part1\nboot A\n", 1700000000)])
+    assert run(store, archive, "--no-unlink") == 0
+    (store / "dmesg-ramoops-0").chmod(0o644)
+    write_store(store, [FakeRecord("console-ramoops-0", b"console\n", 1700000000)])
+    capsys.readouterr()
+    assert run(store, archive, "--dry-run", "--json") == 0
+    planned = json.loads(capsys.readouterr().out)
+    assert planned["records_already_archived"] == ["dmesg-ramoops-0"]
+    assert [e["records"] for e in planned["entries"]] == [["console-ramoops-0"]]
+    (store / "dmesg-ramoops-0").write_bytes(b"Panic#1 Part1\nboot B\n")
+    assert run(store, archive, "--dry-run", "--json") == 0
+    planned = json.loads(capsys.readouterr().out)
+    assert planned["records_already_archived"] == []
+    assert sorted(r for e in planned["entries"] for r in e["records"]) == [
+        "console-ramoops-0",
+        "dmesg-ramoops-0",
+    ]
+    assert run(store, archive, "--json") == 0
+    done = json.loads(capsys.readouterr().out)
+    assert sorted(done["records_archived"]) == sorted(
+        r for e in planned["entries"] for r in e["records"]
+    )
+    assert len(entries(archive)) == 3
+
+
+def found_record(origin: str, data: bytes) -> Found:
+    name = origin.rsplit("/", 1)[-1]
+    return Found(parse_record(name, data, 0, origin), f"/s/{origin}", Identity(0, 0, 0, 0, 0))
+
+
+def test_split_found_by_name_and_bytes() -> None:
+    found = [
+        found_record("dmesg-erst-1", b"Panic#1 Part1\nA\n"),
+        found_record("entry.json", b"{}"),
+        found_record("dmesg-erst-2", b"Panic#1 Part1\nB\n"),
+        found_record("k/dmesg-erst-1", b"Panic#1 Part1\nA\n"),  # a copy (import)
+    ]
+    known = {
+        ("dmesg-erst-2", found[2].record.sha256): KnownRecord("e2", "boot"),
+        ("dmesg-erst-1", "0" * 64): KnownRecord("e1", "boot"),  # the same name, other bytes
+    }
+    split = split_found(found, known)
+    assert split.reserved == [found[1]]
+    assert split.copies == {"dmesg-erst-1": [found[3]]}
+    assert split.candidates == [(found[0], None), (found[2], KnownRecord("e2", "boot"))]
+
+
+def program(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python ARGS...` with `config` as the configuration, no journald stream."""
+    config.touch()
+    env = {**os.environ, "PSTORE_ARCHIVER_CONFIG": str(config)}
+    env.pop("JOURNAL_STREAM", None)
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, env=env, check=False
+    )
+
+
+def test_the_program_leaves_early_with_its_output_and_status(dirs: tuple[Path, Path]) -> None:
+    """`leave` skips the interpreter's shutdown: what was printed still arrives, whole,
+    and the exit status is the run's."""
+    store, archive = dirs
+    write_store(store, seed_erst_store())
+    where = ["--source", str(store), "--archive", str(archive)]
+    config = store.parent / "empty.toml"
+    done = program(config, "-m", "pstore_archiver", *where, "run", "--json")
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads(done.stdout)["records_unlinked"]) == 5
+    assert "pstore run: 2 entries created" in done.stderr
+    (store / "dmesg-erst-1").mkdir()  # not a record: left where it is, exit 1
+    assert program(config, "-m", "pstore_archiver", *where, "run").returncode == 1
+
+
+def test_a_profiled_run_still_writes_its_profile(dirs: tuple[Path, Path], tmp_path: Path) -> None:
+    """Under cProfile (as bench/run profiles it) the program exits the ordinary way, so
+    the profiler writes its file."""
+    store, archive = dirs
+    write_store(store, seed_erst_store())
+    out = tmp_path / "run.prof"
+    where = ["--source", str(store), "--archive", str(archive)]
+    profiled = ["-m", "cProfile", "-o", str(out), "-m", "pstore_archiver", *where, "run"]
+    done = program(tmp_path / "empty.toml", *profiled)
+    assert done.returncode == 0, done.stderr
+    assert out.stat().st_size > 0
