@@ -17,8 +17,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "pstore_archiver"
 # Standard library modules that touch no file, process, socket or clock.
 PURE_STDLIB = frozenset({
     "__future__", "abc", "bisect", "collections", "dataclasses", "datetime", "enum", "errno",
-    "functools", "hashlib", "itertools", "json", "math", "operator", "re", "string",
-    "textwrap", "typing", "unicodedata", "zlib",
+    "functools", "hashlib", "_sha2", "_sha256", "itertools", "json", "math", "operator", "re",
+    "string", "textwrap", "typing", "unicodedata", "zlib",
 })  # fmt: skip
 # Built-ins that read or write the outside world.
 IMPURE_BUILTINS = frozenset({"open", "print", "input", "breakpoint", "exec", "eval", "__import__"})
