@@ -40,15 +40,18 @@ def sha256_hex(data: bytes) -> str:
     return sha256_hash(data).hexdigest()
 
 
-CRASH_ID_VERSION = b"pstore-archiver crash id 1\n"
+CRASH_ID_VERSION = b"pstore-archiver crash id 2\n"
 
 
-def crash_id(backend: str | None, records: Iterable[tuple[str, str]]) -> str:
-    """`PSTORE_CRASH_ID` (DESIGN §7): 32 hex digits from the backend and the records' names
-    and SHA-256, so the same crash has the same id however often it is sent or imported,
-    and wherever; two crashes never share records (their times differ)."""
+def crash_id(
+    machine_id: str | None, backend: str | None, records: Iterable[tuple[str, str]]
+) -> str:
+    """`PSTORE_CRASH_ID` (DESIGN §7): 32 hex digits from the machine id, the backend and
+    the records' names and SHA-256, so the same crash has the same id however often it is
+    sent or imported; two crashes never share records (their times differ), and machines
+    cloned from one image, whose stores may hold byte-identical records, differ by id."""
     digest = sha256_hash(CRASH_ID_VERSION)
-    digest.update(f"{backend or ''}\n".encode("utf-8", "surrogateescape"))
+    digest.update(f"{machine_id or ''}\n{backend or ''}\n".encode("utf-8", "surrogateescape"))
     for name, sha256 in sorted(records):
         digest.update(f"{name}\t{sha256}\n".encode("utf-8", "surrogateescape"))
     return digest.hexdigest()[:32]
@@ -154,7 +157,9 @@ def build_manifest(
         hostname=origin.hostname,
         os_release=origin.os_release,
         imported_from=imported_from,
-        crash_id=crash_id(entry.backend, [(r.name.name, r.sha256) for r in entry.records]),
+        crash_id=crash_id(
+            origin.machine_id, entry.backend, [(r.name.name, r.sha256) for r in entry.records]
+        ),
         complete=not entry.missing_parts,
         missing_parts=entry.missing_parts[:MAX_LISTED_MISSING],
         missing_count=len(entry.missing_parts),

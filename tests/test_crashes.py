@@ -45,12 +45,14 @@ def fields(n: int, machine: str, signature: str, **extra: str) -> dict[str, str]
     }
 
 
-def test_crash_id_depends_on_the_records_only() -> None:
+def test_crash_id_depends_on_the_machine_and_the_records_only() -> None:
     records = [("dmesg-erst-2", "bb" * 32), ("dmesg-erst-1", "aa" * 32)]
-    assert crash_id("erst", records) == crash_id("erst", list(reversed(records)))
-    assert len(crash_id("erst", records)) == 32
-    assert crash_id("erst", records) != crash_id("erst", records[:1])
-    assert crash_id("erst", records) != crash_id("efi", records)
+    one = crash_id(MACHINE_A, "erst", records)
+    assert one == crash_id(MACHINE_A, "erst", list(reversed(records)))
+    assert len(one) == 32
+    assert one != crash_id(MACHINE_A, "erst", records[:1])
+    assert one != crash_id(MACHINE_A, "efi", records)
+    assert one != crash_id(MACHINE_B, "erst", records)  # a clone's identical records
 
 
 def test_fields_become_a_crash() -> None:
