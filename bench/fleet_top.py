@@ -276,11 +276,11 @@ def report(shape: FleetShape, timings: Sequence[Timing]) -> str:
             f"{timing.median:.2f} s (runs: {samples}); CPU (user+sys): {cpu} s; "
             f"{timing.rows:,} rows"
         )
-    top_time = timings[0].best
+    top_time = timings[0].median  # as bench/targets.py judges it
     verdict = "met" if top_time < GOAL_SECONDS else "NOT met"
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     lines.append(
-        f"goal: top under {GOAL_SECONDS:g} s: {verdict} ({top_time:.2f} s wall; "
+        f"goal: top under {GOAL_SECONDS:g} s: {verdict} ({top_time:.2f} s median wall; "
         f"{os.cpu_count()} CPUs, load average {load})"
     )
     return "\n".join(lines)
