@@ -22,13 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import boot_namespace
+import fleet_top
 import importtime
 import stores
 import systemd_pstore
 from boot_namespace import Journald
 from debian import DebianBuild
 from installed import Install
-from results import Query, Results
+from results import FleetQuery, Query, Results
 from targets import ms
 from timing import Sample, Series, spawn, spawn_rss
 from tools import CONTENDERS, DEBIAN_TOOLS, EDITABLE_TOOLS, INSTALLED_TOOLS, Mode, Tool
@@ -37,6 +38,7 @@ from workloads import BootStore, Mix, Scope, capture_lines, one_record_entries
 SYSTEMD_PSTORE = Path(systemd_pstore.SYSTEMD_PSTORE)
 LARGE = 1_000  # from this many records, every timed run is also an RSS run (under GNU time)
 PROFILE_TOP = 15
+FLEET_REPS = 5  # each fleet command runs for seconds on a full run
 
 
 def progress(message: str) -> None:
@@ -396,14 +398,66 @@ def measure_profiles(runner: Runner, scope: Scope, results: Results, reps: int) 
     progress("profiles done")
 
 
+def measure_fleet(runner: Runner, scope: Scope, results: Results, reps: int) -> None:
+    """`top -D DIR` and `crashes -D DIR` of the installed build over a fleet's
+    systemd-journal-remote files (bench/fleet_top.py makes them once and caches them):
+    one warm-up run of each (the page cache), then reps of each, interleaved."""
+    messages, machines = scope.fleet
+    shape = fleet_top.FleetShape(machines=machines, messages=messages)
+    progress(f"fleet: the journal files of {messages:,} crash messages from {machines:,} machines")
+    directory = fleet_top.fleet_journals(shape)
+    series = {query: Series(query.command) for query in FleetQuery}
+    for rep in range(1 + min(reps, FLEET_REPS)):
+        for query in FleetQuery:
+            sample = spawn(runner.archiver(query.value, "-D", str(directory)), runner.env)
+            if rep > 0:
+                series[query].samples.append(sample)
+    results.fleet = series
+    documents = {query: fleet_json(runner, query, directory) for query in FleetQuery}
+    results.fleet_rows = {query: len(rows) for query, rows in documents.items()}
+    results.fleet_messages, results.fleet_machines = messages, machines
+    results.fleet_directory = str(directory)
+    check_fleet(runner, series, documents)
+    timings = ", ".join(f"{q.value} {ms(s.median_s)}" for q, s in series.items())
+    progress(f"fleet: {timings}")
+
+
+def fleet_json(runner: Runner, query: FleetQuery, directory: Path) -> list[dict[str, Any]]:
+    """The rows of `query --json`: signatures for top, crashes for crashes."""
+    argv = runner.archiver(query.value, "-D", str(directory), "--json")
+    done = subprocess.run(argv, env=runner.env, capture_output=True, check=False)
+    try:
+        rows: list[dict[str, Any]] = json.loads(done.stdout)
+    except ValueError:
+        runner.problems.append(f"fleet: {query.command} --json: exit {done.returncode}")
+        return []
+    return rows
+
+
+def check_fleet(
+    runner: Runner,
+    series: Mapping[FleetQuery, Series],
+    documents: Mapping[FleetQuery, list[dict[str, Any]]],
+) -> None:
+    """Every run exited 0, and `top` counted the crashes `crashes` listed."""
+    for query, s in series.items():
+        if s.exit_codes != [0]:
+            runner.problems.append(f"fleet: {query.command}: exit {s.exit_codes}")
+    counted = sum(int(row["crashes"]) for row in documents[FleetQuery.TOP])
+    listed = len(documents[FleetQuery.CRASHES])
+    if counted != listed or listed == 0:
+        runner.problems.append(f"fleet: top counted {counted:,} crashes, crashes listed {listed:,}")
+
+
 class Phase(enum.Enum):
-    """The parts of a benchmark run, in order.  A new workload (bench/fleet_top.py's `top`
-    over 100,000 journal messages, for one) is a member here and a function in PHASES."""
+    """The parts of a benchmark run, in order.  A new workload is a member here and a
+    function in PHASES."""
 
     BOOT = "boot"
     IMPORTTIME = "importtime"
     SCALE = "scale"
     QUERY = "query"
+    FLEET = "fleet"
     PROFILES = "profiles"
 
     def wanted(self, scope: Scope, profiles: bool) -> bool:
@@ -416,5 +470,6 @@ PHASES: Mapping[Phase, Measure] = {
     Phase.IMPORTTIME: measure_importtime,
     Phase.SCALE: measure_scale,
     Phase.QUERY: measure_query,
+    Phase.FLEET: measure_fleet,
     Phase.PROFILES: measure_profiles,
 }

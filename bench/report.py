@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from boot_namespace import DUMP_ARCHIVED
-from results import Query, Results, growth
-from targets import NLOGN_SLOPE_1K_10K, mib, ms, targets
+from results import FleetQuery, Query, Results, growth
+from targets import FLEET_LIMIT_S, NLOGN_SLOPE_1K_10K, mib, ms, targets
 from timing import Series
 from tools import CONTENDERS, Tool
 from workloads import BootStore, Mix
@@ -67,7 +67,7 @@ def render(results: Results) -> str:
         "",
     ]
     out += render_boot(results) + render_importtime(results) + render_scale(results)
-    out += render_query(results) + render_targets(results)
+    out += render_query(results) + render_fleet(results) + render_targets(results)
     out += ["## The README's Performance table", "", *readme_table(results), ""]
     out += render_profiles(results)
     if results.problems:
@@ -104,6 +104,7 @@ def readme_table(results: Results) -> list[str]:
     """The README's Performance table, from this run (empty cells where not measured)."""
     met = {t.key: t.met for t in targets(results)}
     rows = boot_rows(results, met) + scale_rows(results, met) + query_rows(results, met)
+    rows += fleet_rows(results, met)
     m, it = results.machine, results.importtime
     build = m["install"].split(",")[0]
     journal = "a private journald listening" if results.journal else "no journald"
@@ -216,6 +217,27 @@ def query_rows(results: Results, met: Mapping[str, bool | None]) -> list[list[st
                 ms(q[Query.LIST_COLD].median_s),
                 "",
                 f"within 1 s: {said(met, f'query:{Query.LIST_COLD.name}')}",
+            ]
+        )
+    return rows
+
+
+def fleet_rows(results: Results, met: Mapping[str, bool | None]) -> list[list[str]]:
+    n, machines = results.fleet_messages, results.fleet_machines
+    rows: list[list[str]] = []
+    for query, s in results.fleet.items():
+        target = (
+            f"under {FLEET_LIMIT_S:g} s: {said(met, 'fleet') or 'n/a (a smaller fleet)'}"
+            if query is FleetQuery.TOP
+            else ""
+        )
+        rows.append(
+            [
+                f"`{query.value} -D` over {n:,} crash messages from {machines:,} machines, "
+                "median / best",
+                f"{ms(s.median_s)} / {ms(s.min_s)}; CPU {ms(s.cpu_median_s)}",
+                "(no such command)",
+                target,
             ]
         )
     return rows
@@ -349,6 +371,34 @@ def render_query(results: Results) -> list[str]:
     return [title, "", *table(header, rows), ""]
 
 
+def render_fleet(results: Results) -> list[str]:
+    if not results.fleet:
+        return []
+    rows = [
+        [
+            f"`{query.command}`",
+            str(len(s.samples)),
+            ms(s.median_s),
+            ms(s.min_s),
+            ms(s.cpu_median_s),
+            f"{results.fleet_rows.get(query, -1):,}",
+        ]
+        for query, s in results.fleet.items()
+    ]
+    header = ["command", "reps", "median", "best", "CPU (median)", "rows of `--json`"]
+    return [
+        f"## Fleet: {results.fleet_messages:,} crash messages from "
+        f"{results.fleet_machines:,} machines",
+        "",
+        "systemd-journal-remote's files, one per machine, made by `bench/fleet_top.py` (1 crash",
+        f"message in 100 sent twice; other entries between them): `{results.fleet_directory}`.",
+        "After one warm-up run of each command; rows: signatures for `top`, crashes for `crashes`.",
+        "",
+        *table(header, rows),
+        "",
+    ]
+
+
 def render_targets(results: Results) -> list[str]:
     rows = [[t.name, t.measured, verdict(t.met)] for t in targets(results)]
     return ["## Targets", "", *table(["target", "measured", "verdict"], rows), ""]
@@ -397,11 +447,24 @@ def to_json(results: Results) -> dict[str, Any]:
             "build": results.query_build.to_json() if results.query_build else None,
             **{query.value: s.to_json() for query, s in results.query.items()},
         },
+        "fleet": fleet_json(results),
         "targets": [asdict(t) for t in targets(results)],
         "journal": results.journal,
         "variant": results.variant,
         "profiles": results.profiles,
         "problems": results.problems,
+    }
+
+
+def fleet_json(results: Results) -> dict[str, Any]:
+    return {
+        "messages": results.fleet_messages,
+        "machines": results.fleet_machines,
+        "directory": results.fleet_directory,
+        **{
+            query.value: {**s.to_json(), "rows": results.fleet_rows.get(query, -1)}
+            for query, s in results.fleet.items()
+        },
     }
 
 

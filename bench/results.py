@@ -42,6 +42,17 @@ class Query(enum.Enum):
         return " ".join(self.args)
 
 
+class FleetQuery(enum.Enum):
+    """The fleet commands timed over systemd-journal-remote's files (bench/fleet_top.py)."""
+
+    TOP = "top"
+    CRASHES = "crashes"
+
+    @property
+    def command(self) -> str:
+        return f"{self.value} -D DIR"
+
+
 @dataclass
 class Results:
     machine: dict[str, str]
@@ -54,6 +65,11 @@ class Results:
     query: dict[Query, Series] = field(default_factory=dict)
     query_build: Series | None = None
     query_entries: int = 0
+    fleet: dict[FleetQuery, Series] = field(default_factory=dict)
+    fleet_rows: dict[FleetQuery, int] = field(default_factory=dict)  # rows of `--json`
+    fleet_messages: int = 0  # crash messages in the journal files, re-sends included
+    fleet_machines: int = 0
+    fleet_directory: str = ""
     profiles: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0

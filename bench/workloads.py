@@ -6,8 +6,8 @@ test fixtures (the real EFI capture).
 * `one_record_entries`: the worst case for the queries, one entry a record;
 * `Scope`: how much of each a run does (full, --quick, --smoke).
 
-Workloads measured by other scripts (bench/fleet_top.py, a `top` over 100,000 journal messages)
-plug in as a `Phase` of bench/measure.py.
+* `Scope.fleet`: how many crash messages from how many machines the fleet phase's journal
+  files hold (bench/fleet_top.py makes them).
 """
 
 from __future__ import annotations
@@ -107,6 +107,14 @@ class Scope(enum.Enum):
     @property
     def query_entries(self) -> int:
         return {Scope.FULL: 10_000, Scope.QUICK: 1_000, Scope.SMOKE: 20}[self]
+
+    @property
+    def fleet(self) -> tuple[int, int]:
+        """The fleet `top` and `crashes` read: (crash messages, machines); issue 10's shape
+        on a full run."""
+        return {Scope.FULL: (100_000, 1_000), Scope.QUICK: (10_000, 100), Scope.SMOKE: (300, 3)}[
+            self
+        ]
 
     @property
     def profiles(self) -> bool:
