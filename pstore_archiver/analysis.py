@@ -42,10 +42,11 @@ and on the one call trace, so the time is linear in the size of the text.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterator, Sequence
-from typing import NamedTuple
+
+from pstore_archiver.records import sha256_hash  # not hashlib, which loads OpenSSL: ~3 ms
+from pstore_archiver.typing_lite import NamedTuple
 
 # `<N>`, `[  123.456789]`, then with CONFIG_PRINTK_CALLER `[  T123]` or `[    C1]`.
 _PREFIX = r"(?:<[0-9]{1,4}>)?(?:\[ *[0-9]{1,12}\.[0-9]{1,9}\])?(?:\[ *[TC][0-9]{1,10}\])?"
@@ -413,7 +414,7 @@ def _signature(summary: str, function: str | None, call_trace: tuple[str, ...]) 
     """
     names = [name for name in map(_base_name, call_trace) if name not in _BORING]
     material = "\n".join([_normalise(summary), *names[:_SIGNATURE_FRAMES]])
-    digest = hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    digest = sha256_hash(material.encode("utf-8", "surrogatepass")).hexdigest()[:8]
     name = _base_name(function) if function else _panic_name(summary) or "unknown"
     return f"kernel-{name}-{digest}"
 

@@ -24,7 +24,6 @@ import stat
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NamedTuple
 
 from pstore_archiver.diagnostics import log
 from pstore_archiver.errors import (
@@ -35,6 +34,10 @@ from pstore_archiver.errors import (
 )
 from pstore_archiver.manifest import DMESG_NAME, MANIFEST_NAME, Manifest, ManifestError
 from pstore_archiver.records import sha256_hash
+from pstore_archiver.typing_lite import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from typing import Any
 
 LOCK_NAME = ".lock"
 INDEX_NAME = ".index.json"

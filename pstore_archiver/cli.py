@@ -9,7 +9,6 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from pstore_archiver import __version__
 from pstore_archiver.diagnostics import log
@@ -24,10 +23,12 @@ from pstore_archiver.errors import (
     describe_os_error,
 )
 from pstore_archiver.terminal import escape
+from pstore_archiver.typing_lite import TYPE_CHECKING, NamedTuple
 
-if TYPE_CHECKING:  # argparse, json and datetime stay off `run`'s start-up (bench/RESULTS.md)
+if TYPE_CHECKING:  # argparse, json, datetime, typing: off `run`'s start-up (bench/RESULTS.md)
     import argparse
     from datetime import datetime
+    from typing import Any, Callable
 
 EXIT_OK = 0
 EXIT_LEFT_OR_NOTHING = 1

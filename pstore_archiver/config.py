@@ -22,10 +22,13 @@ import stat
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
 
 from pstore_archiver import __version__
 from pstore_archiver.errors import ConfigError, describe_os_error
+from pstore_archiver.typing_lite import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_PATH = Path("/etc/pstore-archiver.toml")
 ENVIRONMENT_VARIABLE = "PSTORE_ARCHIVER_CONFIG"

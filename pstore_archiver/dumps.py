@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Hashable, Iterable, Sequence
-from typing import NamedTuple
 
 from pstore_archiver.records import (
     EFI_BACKENDS,
@@ -18,6 +17,7 @@ from pstore_archiver.records import (
     decode_erst_id,
 )
 from pstore_archiver.times import format_stamp_ns
+from pstore_archiver.typing_lite import NamedTuple
 
 # Parts of one EFI dump are written 1-3 s apart (fixtures README); dumps of two boots with
 # the same Reason#count are minutes apart.  A larger gap between parts means another dump.

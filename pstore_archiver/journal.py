@@ -9,12 +9,14 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Callable, TextIO
 
 from pstore_archiver.strenum import StrEnum
 from pstore_archiver.terminal import escape
+from pstore_archiver.typing_lite import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from typing import Callable, TextIO
+
     from pstore_archiver.manifest import Manifest
 
 IDENTIFIER = "pstore-archiver"
@@ -64,7 +66,8 @@ class Field(StrEnum):
 
 
 Fields = Mapping[Field, str]
-SendV = Callable[..., None]
+if TYPE_CHECKING:
+    SendV = Callable[..., None]
 
 
 class Sink:

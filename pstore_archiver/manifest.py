@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pstore_archiver.dumps import Entry
 from pstore_archiver.records import sha256_hash
 from pstore_archiver.times import format_time_ns as format_time_ns  # the manifest's times
 from pstore_archiver.times import ns_of_time
 from pstore_archiver.times import parse_time as parse_time
+from pstore_archiver.typing_lite import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:  # the analysis is imported only when a log is analysed
+    from typing import Any
+
     from pstore_archiver.analysis import Analysis
 
 SCHEMA = 1

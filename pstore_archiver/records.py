@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 import zlib
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, NamedTuple
+
+from pstore_archiver.typing_lite import TYPE_CHECKING, NamedTuple
 
 # CPython's own SHA-256, same interface as hashlib's: hashlib would load OpenSSL, a tenth
 # of the boot run's imports.

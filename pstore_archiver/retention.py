@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+
+from pstore_archiver.typing_lite import NamedTuple
 
 
 class Limits(NamedTuple):

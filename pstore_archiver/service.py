@@ -25,7 +25,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple, Union
 
 from pstore_archiver import journal
 from pstore_archiver.archive import (
@@ -61,6 +60,10 @@ from pstore_archiver.store import (
     SystemdPstoreDir,
 )
 from pstore_archiver.times import format_time_ns
+from pstore_archiver.typing_lite import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from typing import Any, Union
 
 DEFAULT_IMPORT_PATH = Path("/var/lib/systemd/pstore")
 
@@ -355,8 +358,9 @@ class _Refused(NamedTuple):
     reason: str
 
 
-# What became of an entry of a batch: None when it was not attempted.
-_Result = Union[_Published, _Refused, ArchiveUnwritable, None]
+if TYPE_CHECKING:
+    # What became of an entry of a batch: None when it was not attempted.
+    _Result = Union[_Published, _Refused, ArchiveUnwritable, None]
 
 
 class _Tail:

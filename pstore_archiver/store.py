@@ -17,10 +17,10 @@ import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NamedTuple
 
 from pstore_archiver.errors import StoreError, describe_os_error
 from pstore_archiver.records import Record, RecordReader
+from pstore_archiver.typing_lite import NamedTuple
 
 READ_CHUNK = 1 << 20
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC

@@ -9,7 +9,7 @@ system allows.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pstore_archiver.typing_lite import TYPE_CHECKING
 
 if TYPE_CHECKING:  # datetime: only to read a time back (its import is a boot run's cost)
     from datetime import datetime

@@ -41,6 +41,7 @@ PURE: dict[str, frozenset[str]] = {
     "strenum": frozenset(),
     "terminal": frozenset(),
     "times": frozenset(),
+    "typing_lite": frozenset(),
     "timespec": frozenset({LOCAL_ZONE}),  # `today` is midnight in the local zone
     "units": frozenset(),
 }

@@ -97,6 +97,30 @@ def test_seed_erst_store_gives_two_entries(dirs: tuple[Path, Path]) -> None:
     assert entries(archive) == ["20160818T021500Z-erst-oops1", "20160818T021500Z-erst-panic2"]
 
 
+def test_run_imports_neither_typing_nor_openssl(dirs: tuple[Path, Path]) -> None:
+    """Off run's start-up (issue 11): `typing` (3 ms, typing_lite) and hashlib's OpenSSL
+    (3 ms, records' builtin SHA-256), also when a dump is analysed."""
+    store, archive = dirs
+    write_store(store, seed_erst_store())
+    code = (
+        "import sys; from pstore_archiver import cli, journal;"
+        f" journal.JOURNAL_SOCKET = {str(store / 'no-journald-here')!r};"
+        " cli.main(sys.argv[1:])"
+    )
+    argv = ["--source", str(store), "--archive", str(archive), "run"]
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", code, *argv], capture_output=True, text=True
+    )
+    imported = {
+        line.rsplit("|", 1)[1].strip()
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert done.returncode == 0, done.stderr
+    assert "pstore_archiver.analysis" in imported  # a dump was analysed
+    assert sorted(imported & {"typing", "hashlib", "_hashlib"}) == []
+
+
 def test_rerun_finds_nothing_and_creates_nothing(dirs: tuple[Path, Path]) -> None:
     store, archive = dirs
     copy_fixture("erst-oops-panic", store)
