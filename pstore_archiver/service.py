@@ -669,7 +669,11 @@ class _Transaction:
     def write_entry(self, entry_id: str, entry: Entry, sync: bool) -> _Published:
         """Everything the entry's directory holds (the records' copies, the log and the
         manifest), staged; with `sync`, fsynced and renamed to `entry_id`."""
-        from pstore_archiver.analysis import ANALYSIS_BYTES, analyze_entry  # only for an entry
+        from pstore_archiver.analysis import (  # only for an entry
+            ANALYSIS_BYTES,
+            KERNEL_LOG_KINDS,
+            analyze_entry,
+        )
 
         staging = self.archive.stage(self.archive_fd, sync)
         try:
@@ -686,7 +690,7 @@ class _Transaction:
                 size += written.size
                 text = tail.data()
                 journal_text = self.sink.attachment(text, written.size, self.origin.hostname)
-            elif entry.kind in ("dmesg", "console"):
+            elif entry.kind in KERNEL_LOG_KINDS:
                 record = entry.records[0]
                 text = record.data
                 if text is None:
