@@ -23,7 +23,6 @@ import re
 import stat
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from pstore_archiver.diagnostics import log
 from pstore_archiver.errors import (
@@ -208,7 +207,7 @@ def syncfs(fd: int) -> None:
         raise OSError(code, os.strerror(code))
 
 
-def rmtree(path: Path, ignore_errors: bool = False) -> None:
+def rmtree(path: str, ignore_errors: bool = False) -> None:
     """shutil.rmtree, imported here: only a run that removes something pays for shutil."""
     import shutil
 
@@ -306,14 +305,14 @@ class Staging:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
-        rmtree(self.archive.path / self.name, ignore_errors=True)
+        rmtree(os.path.join(self.archive.path, self.name), ignore_errors=True)
 
 
 class Archive:
     """The archive directory (normally /var/lib/pstore-archiver)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
         self._published: dict[str, StoredEntry] = {}
         self._index: dict[str, StoredEntry | Damaged] | None = None  # as last read/written
         self._damaged: list[Damaged] = []
@@ -355,7 +354,7 @@ class Archive:
         except OSError as e:
             raise self.unwritable("cannot create the archive directory", e) from e
         try:
-            parent_fd = os.open(self.path.parent, _DIR_FLAGS)
+            parent_fd = os.open(os.path.dirname(os.path.abspath(self.path)), _DIR_FLAGS)
             try:
                 fsync_dir(parent_fd)
             finally:
@@ -411,7 +410,7 @@ class Archive:
         except BlockingIOError as e:
             os.close(lock_fd)
             raise LockHeld(
-                f"{self.path / LOCK_NAME}: held by another run",
+                f"{os.path.join(self.path, LOCK_NAME)}: held by another run",
                 hint="see: systemctl status pstore-archiver.service",
             ) from e
         return lock_fd
@@ -429,7 +428,7 @@ class Archive:
                 if match[1] == TEMPORARY_FILE and stat.S_ISREG(info.st_mode):
                     os.unlink(name, dir_fd=dir_fd)
                 elif match[1] != TEMPORARY_FILE and stat.S_ISDIR(info.st_mode):
-                    rmtree(self.path / name)
+                    rmtree(os.path.join(self.path, name))
                 else:
                     continue
                 removed.append(name)
@@ -523,7 +522,6 @@ class Archive:
     def read_manifest(self, entry_id: str) -> tuple[Any, FileKey]:
         """The parsed JSON of an entry's manifest and the file's identity; OSError,
         ValueError (not JSON, not UTF-8, too large) when it cannot be read."""
-        # plain strings, not Path objects: the index rebuild calls this 10,000 times
         fd = os.open(os.path.join(self.path, entry_id, MANIFEST_NAME), _READ_FLAGS)
         try:
             info = os.fstat(fd)
@@ -634,7 +632,7 @@ class Archive:
         if self._index is not None:  # a run asks twice (known records, then retention)
             return self._index
         try:
-            with open(self.path / INDEX_NAME, "rb") as f:
+            with open(os.path.join(self.path, INDEX_NAME), "rb") as f:
                 document = json.load(f)
             if document.get("version") != INDEX_VERSION:
                 return {}
@@ -671,7 +669,7 @@ class Archive:
         try:
             self.write_replace(INDEX_NAME, data)
         except OSError as e:  # read-only or full: queries still work, only slower
-            log.debug("%s: index not written: %s", self.path / INDEX_NAME, e)
+            log.debug("%s: index not written: %s", os.path.join(self.path, INDEX_NAME), e)
 
     def write_replace(self, name: str, data: bytes) -> None:
         """Replace a small bookkeeping file (0600, not a record) through a temporary."""
@@ -699,7 +697,7 @@ class Archive:
         doomed = temporary_name(REMOVING)
         os.rename(entry_id, doomed, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
         fsync_dir(dir_fd)
-        rmtree(self.path / doomed)
+        rmtree(os.path.join(self.path, doomed))
 
     def write_last_run(self, report: dict[str, Any]) -> None:
         data = json.dumps(report, indent=2, ensure_ascii=True).encode()
@@ -713,7 +711,7 @@ class Archive:
 
     def read_last_run(self) -> dict[str, Any] | None:
         try:
-            with open(self.path / LAST_RUN_NAME, "rb") as f:
+            with open(os.path.join(self.path, LAST_RUN_NAME), "rb") as f:
                 document = json.load(f)
         except (OSError, ValueError, RecursionError):
             return None
@@ -735,7 +733,7 @@ class Archive:
         archive itself: its manifest (read now, not the index) lists the record with this
         size and SHA-256, and the copy beside it has that size and hashes to it.  None
         when it does; else what is wrong."""
-        where = f"{self.path / entry_id}"
+        where = os.path.join(self.path, entry_id)
         try:
             manifest, _ = self.read_manifest(entry_id)
         except (OSError, ValueError, RecursionError) as e:

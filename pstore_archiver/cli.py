@@ -8,7 +8,6 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 from pstore_archiver import __version__
 from pstore_archiver.diagnostics import log
@@ -208,9 +207,9 @@ def verb_import(args: argparse.Namespace) -> int:
 
     def transact() -> Any:
         config = config_of(args)
-        directory = Path(args.directory) if args.directory is not None else None
+        directory = args.directory
         if directory is not None:
-            _check_import_directory(args.directory, config)
+            _check_import_directory(directory, config)
         options = RunOptions(dry_run=args.dry_run, unlink=args.remove)
         archive, origin = Archive(config.archive_path), read_origin(time.time_ns())
         return import_once(directory, archive, limits_of(config), options, _sink(config), origin)
@@ -260,7 +259,7 @@ def _empty_report(args: argparse.Namespace) -> dict[str, Any]:
     if args.verb == "run":
         source, imported = args.source, None
     else:
-        source = imported = directory or str(DEFAULT_IMPORT_PATH)
+        source = imported = directory or DEFAULT_IMPORT_PATH
     report = RunReport(source or "", args.archive or "", args.dry_run, imported).to_json()
     return {**report, "source": source, "archive": args.archive}
 
@@ -412,7 +411,9 @@ def report_damaged(archive: Any) -> None:
     """Entries whose manifest cannot be trusted: named on stderr, with why."""
     for damaged in archive.damaged():
         log.warning(
-            "%s: damaged entry, skipped: %s", archive.path / damaged.entry_id, damaged.reason
+            "%s: damaged entry, skipped: %s",
+            os.path.join(archive.path, damaged.entry_id),
+            damaged.reason,
         )
 
 
@@ -453,7 +454,7 @@ def verb_info(args: argparse.Namespace) -> int:
         manifest,
         manifests,
         archive.read_log_tail(entry_id, ANALYSIS_BYTES),  # the crash is at the log's end
-        path=str(archive.path / entry_id),
+        path=os.path.join(archive.path, entry_id),
         size_bytes=next(e.size_bytes for e in entries if e.entry_id == entry_id),
         lines=args.lines,
     )
@@ -467,7 +468,7 @@ def verb_info(args: argparse.Namespace) -> int:
 def add_dump_arguments(parser: argparse.ArgumentParser) -> None:
     add_entry_argument(parser)
     parser.add_argument(
-        "-o", "--output", type=Path, metavar="FILE", help="write to FILE instead of standard output"
+        "-o", "--output", metavar="FILE", help="write to FILE instead of standard output"
     )
 
 
@@ -599,7 +600,6 @@ def add_crashes_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument(
         "-D",
         "--directory",
-        type=Path,
         metavar="DIR",
         help="read the journal files in DIR (e.g. systemd-journal-remote's "
         "/var/log/journal/remote) instead of the local journal",
@@ -735,7 +735,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
         "--config",
-        type=Path,
         metavar="FILE",
         help="main configuration file (default: $PSTORE_ARCHIVER_CONFIG or "
         "/etc/pstore-archiver.toml; drop-ins in FILE.d/*.toml)",
@@ -807,7 +806,7 @@ def parse_run_words(words: Sequence[str]) -> argparse.Namespace | None:
             value = words[position] if position < len(words) else "-"
         if name not in _GLOBAL_VALUES or value.startswith("-"):
             return None
-        values[_GLOBAL_VALUES[name]] = Path(value) if name == "--config" else value
+        values[_GLOBAL_VALUES[name]] = value
         position += 1
     if position == len(words) or any(word not in _RUN_FLAGS for word in words[position + 1 :]):
         return None

@@ -21,7 +21,6 @@ import os
 import stat
 import sys
 from collections.abc import Mapping
-from pathlib import Path
 
 from pstore_archiver import __version__
 from pstore_archiver.errors import ConfigError, describe_os_error
@@ -30,7 +29,7 @@ from pstore_archiver.typing_lite import TYPE_CHECKING, NamedTuple
 if TYPE_CHECKING:
     from typing import Any
 
-DEFAULT_PATH = Path("/etc/pstore-archiver.toml")
+DEFAULT_PATH = "/etc/pstore-archiver.toml"
 ENVIRONMENT_VARIABLE = "PSTORE_ARCHIVER_CONFIG"
 DEFAULT_ORIGIN = "(default)"
 
@@ -99,8 +98,8 @@ DEFAULTS = _defaults()
 class Config(NamedTuple):
     """The effective configuration: one attribute per row of SETTINGS, and origins."""
 
-    source_path: Path
-    archive_path: Path
+    source_path: str
+    archive_path: str
     unlink: bool
     max_entries: int
     max_use_bytes: int
@@ -123,32 +122,29 @@ class Config(NamedTuple):
 
 def config_from_dict(values: Mapping[str, Mapping[str, Any]], origins: Mapping[str, str]) -> Config:
     attributes = {setting.attribute: values[setting.section][setting.key] for setting in SETTINGS}
-    for setting in SETTINGS:
-        if setting.kind == "path":
-            attributes[setting.attribute] = Path(attributes[setting.attribute])
     return Config(**attributes, origins=dict(origins))
 
 
-def main_config_path(explicit: Path | None, environ: Mapping[str, str]) -> tuple[Path, bool]:
+def main_config_path(explicit: str | None, environ: Mapping[str, str]) -> tuple[str, bool]:
     """The main file, and whether it was named (--config, $PSTORE_ARCHIVER_CONFIG): a
     named file must exist; the default one may not."""
     if explicit is not None:
         return explicit, True
     if environ.get(ENVIRONMENT_VARIABLE):
-        return Path(environ[ENVIRONMENT_VARIABLE]), True
+        return environ[ENVIRONMENT_VARIABLE], True
     return DEFAULT_PATH, False
 
 
-def config_files(main: Path) -> list[Path]:
+def config_files(main: str) -> list[str]:
     """The main file (if it exists), then `<main>.d/*.toml` in lexical order (a link
     that leads nowhere is listed, and reported when it is read)."""
     files = [main] if os.path.lexists(main) else []
-    drop_in_dir = Path(f"{main}.d")
+    drop_in_dir = f"{main}.d"
     try:
-        names = sorted(os.listdir(drop_in_dir)) if drop_in_dir.is_dir() else []
+        names = sorted(os.listdir(drop_in_dir)) if os.path.isdir(drop_in_dir) else []
     except OSError as e:
         raise ConfigError(f"{drop_in_dir}: cannot list: {describe_os_error(e)}") from e
-    files.extend(drop_in_dir / name for name in names if name.endswith(".toml"))
+    files.extend(os.path.join(drop_in_dir, name) for name in names if name.endswith(".toml"))
     return files
 
 
@@ -156,7 +152,7 @@ def config_files(main: Path) -> list[Path]:
 MAX_FILE_BYTES = 1 << 20
 
 
-def read_toml(path: Path) -> dict[str, Any]:
+def read_toml(path: str) -> dict[str, Any]:
     try:
         # O_NONBLOCK: a FIFO named as the configuration must not hang the boot
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -231,12 +227,12 @@ def merge(layers: list[tuple[str, dict[str, Any]]]) -> tuple[dict[str, Any], dic
 
 
 def load_config(
-    explicit: Path | None = None,
+    explicit: str | os.PathLike[str] | None = None,
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
     environ: Mapping[str, str] = os.environ,
 ) -> Config:
     """The effective configuration; raises ConfigError naming the file and key."""
-    main, named = main_config_path(explicit, environ)
+    main, named = main_config_path(None if explicit is None else os.fspath(explicit), environ)
     if "\0" in str(main):
         raise ConfigError(f"{str(main)!r}: a configuration file name cannot hold a NUL byte")
     if named and not os.path.lexists(main):
@@ -276,7 +272,7 @@ def _config_or_none(
         )
     all_origins = {f"{s}.{k}": DEFAULT_ORIGIN for s, keys in DEFAULTS.items() for k in keys}
     all_origins.update((key, str(file)) for key, file in origins.items() if "." in key)
-    for section in ("source", "archive"):  # before Path(""), which is "."
+    for section in ("source", "archive"):  # "" would be the working directory
         raw = values.get(section, {}).get("path")
         where = all_origins[f"{section}.path"]
         if raw == "":
@@ -331,8 +327,8 @@ class ValidatedCache:
 
     NAME = "config.json"
 
-    def __init__(self, directory: str | None, files: list[Path]) -> None:
-        self.path = Path(directory.split(":")[0]) / self.NAME if directory else None
+    def __init__(self, directory: str | None, files: list[str]) -> None:
+        self.path = os.path.join(directory.split(":")[0], self.NAME) if directory else None
         try:
             self.key = [_identity(path) for path in files]
         except OSError:  # a file that cannot be read: reading it reports why
@@ -358,18 +354,20 @@ class ValidatedCache:
             return
         document = {"version": __version__, "key": self.key, "values": values, "origins": origins}
         # the program's own kind of temporary name: its prefix and 128 random bits
-        temporary = self.path.with_name(f".pstore-archiver-tmp-{os.urandom(16).hex()}")
+        name = f".pstore-archiver-tmp-{os.urandom(16).hex()}"
+        temporary = os.path.join(os.path.dirname(self.path), name)
         try:
-            temporary.write_text(json.dumps(document), encoding="utf-8")
+            with open(temporary, "w", encoding="utf-8") as f:
+                f.write(json.dumps(document))
             os.replace(temporary, self.path)
         except OSError:  # only a cache: the next run validates again
             with contextlib.suppress(OSError):
-                temporary.unlink()
+                os.unlink(temporary)
 
 
-def _identity(path: Path) -> list[Any]:
-    info = path.stat()
-    return [str(path), info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns]
+def _identity(path: str) -> list[Any]:
+    info = os.stat(path)
+    return [path, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns]
 
 
 def _sets_a_key(raw: Mapping[str, Any]) -> bool:

@@ -24,7 +24,7 @@ _LOCAL_ONLY = 1  # sd_journal_open()'s SD_JOURNAL_LOCAL_ONLY: this machine's jou
 
 
 def read_dump_announcements(
-    fields: Sequence[str], directory: Path | None = None, pattern: str | None = None
+    fields: Sequence[str], directory: str | None = None, pattern: str | None = None
 ) -> Iterator[dict[str, str]]:
     """The given fields of every dump-archived message (a field an entry does not have is
     left out; one sent twice gives its first value): the local journal's in journal order,
@@ -41,7 +41,7 @@ def read_dump_announcements(
         yield from _announcements(reader, fields)
 
 
-def _journal_files(directory: Path) -> list[str]:
+def _journal_files(name: str) -> list[str]:
     """The files sd-journal reads in a directory: `*.journal` and `*.journal~` there and
     in subdirectories named by a machine id (as /var/log/journal holds them).
 
@@ -49,6 +49,7 @@ def _journal_files(directory: Path) -> list[str]:
     compares every file's next entry at each step, which made `top` over a collector's
     1,000 files spend 4 s in stepping alone (bench/fleet_top.py).  Order does not matter
     here; duplicates across files are dropped by crash id like any other."""
+    directory = Path(name)
     if not directory.is_dir():
         raise UsageError(f"{directory}: not a directory of journal files")
     found = []

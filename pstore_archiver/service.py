@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from pathlib import Path
 
 from pstore_archiver import journal
 from pstore_archiver.archive import (
@@ -65,7 +64,7 @@ from pstore_archiver.typing_lite import TYPE_CHECKING, NamedTuple
 if TYPE_CHECKING:
     from typing import Any, Union
 
-DEFAULT_IMPORT_PATH = Path("/var/lib/systemd/pstore")
+DEFAULT_IMPORT_PATH = "/var/lib/systemd/pstore"
 
 
 class RunOptions(NamedTuple):
@@ -166,8 +165,9 @@ def check_source(config: Config) -> None:
     default one missing means no pstore here (a notice, exit 0)."""
     if source_is_default(config):
         return
-    if not config.source_path.is_dir():
-        problem = "does not exist" if not config.source_path.exists() else "is not a directory"
+    if not os.path.isdir(config.source_path):
+        exists = os.path.exists(config.source_path)
+        problem = "is not a directory" if exists else "does not exist"
         origin = config.origins.get("source.path", "(configuration)")
         raise ConfigError(
             f"{origin}: source.path = {str(config.source_path)!r}: {problem} "
@@ -180,8 +180,8 @@ def run_once(
 ) -> RunReport:
     """`run`: archive what is in the pstore directory `store` into `archive`, then apply
     the retention `limits`."""
-    report = RunReport(str(store.path), str(archive.path), options.dry_run)
-    if not store.path.is_dir():
+    report = RunReport(store.path, archive.path, options.dry_run)
+    if not os.path.isdir(store.path):
         sink.send(
             MessageId.no_backend,
             5,
@@ -201,7 +201,7 @@ def run_once(
 
 
 def import_once(
-    directory: Path | None,
+    directory: str | None,
     archive: Archive,
     limits: Limits,
     options: RunOptions,
@@ -212,12 +212,12 @@ def import_once(
     /var/lib/systemd/pstore) into `archive`, keeping it unless `options.unlink` (--remove)."""
     path = directory if directory is not None else DEFAULT_IMPORT_PATH
     source = SystemdPstoreDir(path)
-    report = RunReport(str(path), str(archive.path), options.dry_run, os.path.abspath(path))
-    if not path.is_dir():
+    report = RunReport(path, archive.path, options.dry_run, os.path.abspath(path))
+    if not os.path.isdir(path):
         if directory is not None:
-            problem = "does not exist" if not path.exists() else "is not a directory"
+            problem = "does not exist" if not os.path.exists(path) else "is not a directory"
             raise ConfigError(
-                f"import {str(path)!r}: {problem} (expected what systemd-pstore left, "
+                f"import {path!r}: {problem} (expected what systemd-pstore left, "
                 f"e.g. {DEFAULT_IMPORT_PATH})"
             )
         log.info("%s: no such directory: systemd-pstore left nothing to import.", path)
@@ -308,13 +308,13 @@ def apply_retention(
             f"Removed {removal.entry_id} from {archive.path}: {removal.reason}",
             {
                 Field.entry: removal.entry_id,
-                Field.archive_path: str(archive.path / removal.entry_id),
+                Field.archive_path: os.path.join(archive.path, removal.entry_id),
             },
         )
     return done
 
 
-def _entry_summary(entry_id: str, entry: Entry, path: Path) -> dict[str, Any]:
+def _entry_summary(entry_id: str, entry: Entry, path: str) -> dict[str, Any]:
     return {
         "id": entry_id,
         "kind": entry.kind,
@@ -324,7 +324,7 @@ def _entry_summary(entry_id: str, entry: Entry, path: Path) -> dict[str, Any]:
         "records": [r.origin for r in entry.records],
         "missing_parts": list(entry.missing_parts[:MAX_LISTED_MISSING]),
         "missing_count": len(entry.missing_parts),
-        "path": str(path),
+        "path": path,
     }
 
 
@@ -499,7 +499,7 @@ class _Transaction:
                 {Field.records: skipped.name},
             )
         self.report.ignored = [{"name": s.name, "reason": s.reason} for s in scan.ignored]
-        known = self.archive.known_records() if self.archive.path.is_dir() else {}
+        known = self.archive.known_records() if os.path.isdir(self.archive.path) else {}
         self.report.damaged = [
             {"id": d.entry_id, "reason": d.reason} for d in self.archive.damaged()
         ]
@@ -538,7 +538,7 @@ class _Transaction:
         for entry in group(records):
             entry_id = self.archive.unique_id(entry.base_id, taken)
             self.report.entries.append(
-                _entry_summary(entry_id, entry, self.archive.path / entry_id)
+                _entry_summary(entry_id, entry, os.path.join(self.archive.path, entry_id))
             )
 
     def archive_all(self) -> None:
@@ -553,7 +553,8 @@ class _Transaction:
         self.report.directories_removed = self.source.tidy(self.removed)
         for directory in self.report.directories_removed:
             log.info(
-                "%s: removed the directory, emptied by the import", self.source.path / directory
+                "%s: removed the directory, emptied by the import",
+                os.path.join(self.source.path, directory),
             )
 
     def publish_batch(self, batch: list[Entry], rest: list[Entry], taken: set[str]) -> bool:
@@ -755,7 +756,7 @@ class _Transaction:
         """For a durable entry: unlink its records, then tell the journal."""
         entry_id, entry, manifest, stored, journal_text, frames, _ = published
         self.archive.remember(stored)
-        entry_path = self.archive.path / entry_id
+        entry_path = os.path.join(self.archive.path, entry_id)
         self.report.entries.append(_entry_summary(entry_id, entry, entry_path))
         for record in entry.records:
             self.report.archived.append(record.origin)
@@ -764,7 +765,7 @@ class _Transaction:
             if self.options.unlink:
                 for found in [self.found[record.origin], *copies]:
                     self.unlink(found, entry_id)
-        journal.send_entry_archived(self.sink, manifest, str(entry_path), journal_text, frames)
+        journal.send_entry_archived(self.sink, manifest, entry_path, journal_text, frames)
 
     def unlink(self, found: Found, entry_id: str) -> None:
         problem = self.source.remove(found)

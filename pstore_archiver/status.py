@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any, NamedTuple
 
 from pstore_archiver.archive import Archive, Damaged
@@ -89,7 +88,7 @@ class Status(NamedTuple):
         }
 
 
-def pending_records(store: Path) -> tuple[Pending, ...]:
+def pending_records(store: str) -> tuple[Pending, ...]:
     """Names and sizes of what waits in the store, without reading it."""
     try:
         names = sorted(os.listdir(store))
@@ -98,7 +97,7 @@ def pending_records(store: Path) -> tuple[Pending, ...]:
     records = []
     for name in names:
         try:
-            size = os.lstat(store / name).st_size
+            size = os.lstat(os.path.join(store, name)).st_size
         except OSError:
             continue  # gone meanwhile
         records.append(Pending(name, size))
@@ -114,14 +113,14 @@ def read_status(config: Config, archive: Archive) -> Status:
     return Status(
         backend=read_backend(),
         store=StoreStatus(
-            path=str(config.source_path),
-            exists=config.source_path.is_dir(),
+            path=config.source_path,
+            exists=os.path.isdir(config.source_path),
             filesystem=filesystem_type(config.source_path),
             records=pending_records(config.source_path),
         ),
         archive=ArchiveStatus(
-            path=str(archive.path),
-            exists=archive.path.is_dir(),
+            path=archive.path,
+            exists=os.path.isdir(archive.path),
             entries=len(entries),
             size_bytes=sum(e.size_bytes for e in entries),
             free_bytes=free,
@@ -129,7 +128,7 @@ def read_status(config: Config, archive: Archive) -> Status:
             damaged=tuple(archive.damaged()),
         ),
         retention=config.as_dict()["retention"],
-        last_run=archive.read_last_run() if archive.path.is_dir() else None,
+        last_run=archive.read_last_run() if os.path.isdir(archive.path) else None,
     )
 
 

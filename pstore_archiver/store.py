@@ -16,7 +16,6 @@ import os
 import re
 import stat
 from collections.abc import Iterator
-from pathlib import Path
 
 from pstore_archiver.errors import StoreError, describe_os_error
 from pstore_archiver.records import Record, RecordReader
@@ -103,8 +102,8 @@ class _Budget:
 class Source:
     """Where records come from; `Store` and `SystemdPstoreDir` say how they are laid out."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
 
     def scan(self, hold_budget_bytes: int = HOLD_BUDGET_BYTES) -> Scan:
         try:
@@ -250,7 +249,10 @@ class Store(Source):
     registered and what is mounted (other files in tests)."""
 
     def __init__(
-        self, path: Path, backend_parameter: str = BACKEND_PARAMETER, mountinfo: str = MOUNTINFO
+        self,
+        path: str | os.PathLike[str],
+        backend_parameter: str = BACKEND_PARAMETER,
+        mountinfo: str = MOUNTINFO,
     ) -> None:
         super().__init__(path)
         self.backend_parameter = backend_parameter
@@ -318,7 +320,7 @@ def read_backend(parameter: str = BACKEND_PARAMETER) -> str | None:
     return None if value in ("", "(null)") else value
 
 
-def filesystem_type(path: Path, mountinfo: str = MOUNTINFO) -> str | None:
+def filesystem_type(path: str, mountinfo: str = MOUNTINFO) -> str | None:
     """The type of the file system mounted exactly at `path`, or None."""
     target = os.path.realpath(path)
     found = None

@@ -176,7 +176,7 @@ def test_drop_ins_override_in_lexical_order_and_origins_are_kept(tmp_path: Path)
     (drop_ins / "ignored.conf").write_text("not toml at all [")
     config = load_config(main_file, {"archive": {"path": "/srv/crash"}})
     assert (config.max_use_bytes, config.max_entries, config.journal_enabled) == (2 << 30, 5, False)
-    assert config.archive_path == Path("/srv/crash")
+    assert config.archive_path == "/srv/crash"
     assert config.origins["retention.max_use"] == str(drop_ins / "20-b.toml")
     assert config.origins["retention.max_entries"] == str(main_file)
     assert config.origins["archive.path"] == "(command line)"

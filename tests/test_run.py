@@ -10,12 +10,14 @@ import shutil
 import stat
 import subprocess
 import sys
+import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from stores import FakeRecord, copy_fixture, fixture_dir, seed_erst_store, write_store
 
+import pstore_archiver
 from pstore_archiver.archive import Archive, KnownRecord
 from pstore_archiver.cli import build_parser, main, parse_run_words
 from pstore_archiver.journal import Sink
@@ -97,9 +99,10 @@ def test_seed_erst_store_gives_two_entries(dirs: tuple[Path, Path]) -> None:
     assert entries(archive) == ["20160818T021500Z-erst-oops1", "20160818T021500Z-erst-panic2"]
 
 
-def test_run_imports_neither_typing_nor_openssl(dirs: tuple[Path, Path]) -> None:
-    """Off run's start-up (issue 11): `typing` (3 ms, typing_lite) and hashlib's OpenSSL
-    (3 ms, records' builtin SHA-256), also when a dump is analysed."""
+def test_run_imports_neither_typing_nor_openssl_nor_pathlib(dirs: tuple[Path, Path]) -> None:
+    """Off run's start-up (issue 11): `typing` (3 ms, typing_lite), hashlib's OpenSSL
+    (3 ms, records' builtin SHA-256) and pathlib (5 ms: it imports urllib.parse; paths
+    are strings on the run path), also when a dump is analysed."""
     store, archive = dirs
     write_store(store, seed_erst_store())
     code = (
@@ -108,18 +111,25 @@ def test_run_imports_neither_typing_nor_openssl(dirs: tuple[Path, Path]) -> None
         " cli.main(sys.argv[1:])"
     )
     argv = ["--source", str(store), "--archive", str(archive), "run"]
-    # What the interpreter imports before our code (site; on 3.9 an editable install's
-    # finder imports typing through importlib.util) is not run's doing.
     before = imported_modules("pass")
     imported = imported_modules(code, *argv)
     assert "pstore_archiver.analysis" in imported  # a dump was analysed
-    assert sorted((imported - before) & {"typing", "hashlib", "_hashlib"}) == []
+    assert sorted((imported - before) & {"typing", "hashlib", "_hashlib", "pathlib"}) == []
 
 
 def imported_modules(code: str, *argv: str) -> set[str]:
-    """The modules `python -c CODE ARGV...` imports, from `-X importtime`."""
+    """The modules `python -S -c CODE ARGV...` imports, from `-X importtime`.  Without
+    site, as an installed build runs: the development venv's editable finder (a .pth
+    file) would import pathlib and importlib.util (and on 3.9 typing) before our code;
+    the package and its dependencies are found through PYTHONPATH instead."""
+    package_root = os.path.dirname(os.path.dirname(pstore_archiver.__file__))
+    paths = sysconfig.get_paths()
+    search = [package_root, paths["purelib"], paths["platlib"]]
     done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", code, *argv], capture_output=True, text=True
+        [sys.executable, "-S", "-X", "importtime", "-c", code, *argv],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(search)},
     )
     assert done.returncode == 0, done.stderr
     return {
