@@ -18,7 +18,9 @@ from pstore_archiver.manifest import (
     Manifest,
     ManifestError,
     Origin,
+    _dump,
     build_manifest,
+    dump_json,
     format_time_ns,
     parse_time,
     render_manifest,
@@ -105,3 +107,14 @@ def test_times_round_trip_to_the_microsecond(time_ns: int) -> None:
     assert text.endswith("Z")
     since_epoch = parse_time(text) - datetime(1970, 1, 1, tzinfo=timezone.utc)
     assert since_epoch // timedelta(microseconds=1) == time_ns // 1000
+
+
+@given(st.text())
+@example('plain "quoted"')
+@example("back\\slash")
+@example("\x7f\x1f\x00 é \udcff")
+def test_manifest_strings_are_written_as_json_writes_them(text: str) -> None:
+    """`render_manifest` writes plain ASCII strings itself, the rest through json.dumps:
+    both give the same text (and reading it back gives the string)."""
+    assert _dump(text) == dump_json(text)
+    assert json.loads(_dump(text)) == text
