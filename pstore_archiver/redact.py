@@ -9,8 +9,9 @@ addresses, register dumps, timestamps and Rust paths (`core::fmt`) do not match.
 
 Scanning a whole log with each pattern is slow (its leading lookbehind keeps the regular
 expression engine from skipping ahead), so each pattern is tried only just before an anchor,
-a character each address of its kind has (`@`, `:` or `-`, `.`, `:`), which a search for that
-literal finds quickly.  The result is exactly that of the pattern's `sub` over the whole text.
+a character each address of its kind has (the `@` of an e-mail address, the `:` or `-` of a
+MAC, the `.` of IPv4, the `:` of IPv6), which a search for that literal finds quickly.  The
+result is exactly that of the pattern's `sub` over the whole text.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ class _Address(NamedTuple):
 
 
 def _mac_anchor(separator: str) -> re.Pattern[str]:
-    """The first separator of a MAC address, after two hex digits that start a word."""
+    """The first separator of a MAC address: two hex digits, with no hex digit, ':' or
+    '-' before them, come before it."""
     return re.compile(
         rf"{separator}(?<=[0-9A-Fa-f]{{2}}{separator})(?<![0-9A-Fa-f:-]..{separator})"
         rf"(?=[0-9A-Fa-f]{{2}}{separator})"
@@ -91,9 +93,11 @@ def redact_text(text: str, hostname: str | None = None) -> str:
 
 
 def _replace(address: _Address, text: str) -> str:
-    """`address.pattern.sub(address.marker, text)`, trying the pattern only where a match
-    can start: the leftmost place before an anchor that is reached by lead characters
-    alone, and not before the end of the last match."""
+    """`address.pattern.sub(address.marker, text)`, with the pattern tried only where its
+    next match can start: before each anchor, as far back as lead characters reach (at
+    most `reach`, and not into the last match).  A later start before the same anchor
+    would match the same e-mail address, which `sub` takes from the leftmost, and the
+    other patterns' lookbehinds rule it out."""
     parts: list[str] = []
     done = 0
     for at in sorted(
