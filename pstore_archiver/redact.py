@@ -17,9 +17,9 @@ result is exactly that of the pattern's `sub` over the whole text.
 from __future__ import annotations
 
 import re
-import string
 from functools import lru_cache
-from typing import NamedTuple
+
+from pstore_archiver.typing_lite import NamedTuple
 
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _HEX4 = r"[0-9A-Fa-f]{1,4}"
@@ -59,17 +59,22 @@ def _mac_anchor(separator: str) -> re.Pattern[str]:
     )
 
 
-_HEX = string.hexdigits
+_DIGITS = "0123456789"
+_HEX = f"{_DIGITS}abcdefABCDEF"
 _ADDRESSES = (
     _Address(
-        _EMAIL, (re.compile("@"),), 64, string.ascii_letters + string.digits + "._%+-", "<email>"
+        _EMAIL,
+        (re.compile("@"),),
+        64,
+        f"{_HEX}ghijklmnopqrstuvwxyzGHIJKLMNOPQRSTUVWXYZ._%+-",
+        "<email>",
     ),
     _Address(_MAC, (_mac_anchor(":"), _mac_anchor("-")), 2, _HEX, "<mac>"),
     _Address(
         _IPV4,
         (re.compile(r"\.(?<=[0-9]\.)(?=[0-9]{1,3}\.[0-9]{1,3}\.[0-9])"),),
         3,
-        string.digits,
+        _DIGITS,
         "<ipv4>",
     ),
     # The first ':' of an IPv6 address: then the second of "::", or a group and a ':'.
