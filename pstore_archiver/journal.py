@@ -121,9 +121,27 @@ class Sink:
         if self.text == "none":
             return None
         window = log_tail[-2 * self.max_attach_bytes :]  # redaction changes the length
-        text = self.shared_text(window.decode("utf-8", "replace"), hostname).encode()
-        whole = len(window) == total_bytes
-        return cut_to_newest(text, self.max_attach_bytes, None if whole else total_bytes)
+        if len(window) == total_bytes:  # the whole log: a note would give its redacted length
+            return cut_to_newest(self._shared_bytes(window, hostname), self.max_attach_bytes)
+        text = self._shared_newest_lines(window, hostname) or self._shared_bytes(window, hostname)
+        return cut_to_newest(text, self.max_attach_bytes, total_bytes)
+
+    def _shared_newest_lines(self, window: bytes, hostname: str | None) -> bytes | None:
+        """The shared text of the window's newest lines, some 5/4 of an attachment: enough
+        when it is longer than one (cut_to_newest keeps less of it), else None.
+
+        No redaction spans a line break (unless the host name has one), and none tells one
+        from the start of the text, so this is the newest end of the window's shared text:
+        the attachment is the same."""
+        skip = len(window) - self.max_attach_bytes * 5 // 4
+        start = window.find(b"\n", skip) + 1 if skip > 0 else 0
+        if start == 0 or "\n" in (hostname or ""):
+            return None
+        text = self._shared_bytes(window[start:], hostname)
+        return text if len(text) > self.max_attach_bytes else None
+
+    def _shared_bytes(self, log: bytes, hostname: str | None) -> bytes:
+        return self.shared_text(log.decode("utf-8", "replace"), hostname).encode()
 
     def shared_text(self, text: str, hostname: str | None) -> str:
         """Text that leaves the machine (the log, the summary), as `journal.text` says."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import random
 import re
 import sys
 from pathlib import Path
@@ -326,3 +327,50 @@ def test_the_boot_run_imports_nothing_heavy_to_talk_to_journald(tmp_path: Path) 
     imported = set(result.stdout.split())
     assert "systemd._journal" in imported
     assert imported & {"systemd.journal", "logging", "pydantic", "uuid"} == set()
+
+
+def reference_attachment(
+    sink: Sink, log_tail: bytes, total_bytes: int, hostname: str | None
+) -> bytes | None:
+    """Sink.attachment as it was: it redacted twice the attachment's size every time."""
+    if sink.text == "none":
+        return None
+    window = log_tail[-2 * sink.max_attach_bytes :]
+    text = sink.shared_text(window.decode("utf-8", "replace"), hostname).encode()
+    whole = len(window) == total_bytes
+    return cut_to_newest(text, sink.max_attach_bytes, None if whole else total_bytes)
+
+
+ATTACHED_LINES = [
+    *(line + b"\n" for line in NETWORK_LOG.splitlines()),
+    b"<6>[   1.5] " + b"long.local.part.of.an.address@" * 9 + b"example.com shrinks\n",
+    b"<6>[   1.6] a a a a a a a a a a a grows with host name a\n",
+    b"<6>[   1.7] fe80::1 \xff\xfe\xe2\x82 " + "h\u00e9".encode() * 20 + b"\n",
+    b"<6>[   1.8] " + b"x" * 300 + b" one long line\n",
+    b"ab\n",  # with "cdefghijklmnop ab\n": the host name with a line break below
+    b"cdefghijklmnop ab\n",
+    b"\n",
+]
+
+
+def test_the_attachment_is_what_redacting_twice_its_size_gave() -> None:
+    """Sink.attachment redacts only the newest lines when they are enough; whatever the
+    lines, the host name, the limit and where the tail starts, the text is the same."""
+    rng = random.Random(4096)
+    for _ in range(400):
+        lines = rng.sample(ATTACHED_LINES, rng.randint(1, len(ATTACHED_LINES)))
+        log = b"".join(rng.choices(lines, k=rng.randint(0, 40)))
+        log_tail = log[rng.randint(0, len(log)) :] if rng.random() < 0.3 else log
+        hostname = rng.choice([None, "a", "node-a.example.com", "ab\ncdefghijklmnop"])
+        for mode in ("redacted", "full"):
+            sink = Sink(text=mode, max_attach_bytes=rng.choice([20, 80, 200, 333, 600]))
+            expected = reference_attachment(sink, log_tail, len(log), hostname)
+            assert sink.attachment(log_tail, len(log), hostname) == expected
+
+
+def test_a_host_name_with_a_line_break_is_redacted_across_it() -> None:
+    """Such a name (the kernel takes any 64 bytes) spans lines, so the newest lines alone
+    would keep the part of it that ends the line above them."""
+    log = b"cdefghijklmnop ab\n" * 2 + b"zz\nab\n"
+    sink = Sink(max_attach_bytes=20)
+    assert sink.attachment(log, len(log), "ab\ncdefghijklmnop") == b"<hostname> ab\nzz\nab\n"
