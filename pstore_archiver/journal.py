@@ -210,8 +210,8 @@ def cut_to_newest(text: bytes, max_bytes: int, total_bytes: int | None = None) -
         return text
     room = max_bytes - len(_cut_note(max_bytes, total))  # the note with the most digits
     if room <= 0:
-        return _from_a_character(text[len(text) - max_bytes :])
-    tail = text[len(text) - room :]
+        return _from_a_character(text[max(0, len(text) - max_bytes) :])
+    tail = text[max(0, len(text) - room) :]
     newline = tail.find(b"\n")
     if 0 <= newline < len(tail) - 1:
         tail = tail[newline + 1 :]

@@ -56,6 +56,14 @@ def test_cut_to_newest_keeps_whole_newest_lines_and_says_so() -> None:
     assert cut_to_newest(b"short\n", 100) == b"short\n"
 
 
+def test_cut_to_newest_of_a_short_tail_keeps_its_whole_lines() -> None:
+    """The newest end of a longer log, shorter than the room: every line after the
+    first (which may have been cut) is kept, not a slice from a wrapped-around index."""
+    tail = b"a" * 5 + b"\n" + b"b" * 20 + b"\n"  # 27 bytes; room for 45 after the note
+    cut = cut_to_newest(tail, 100, total_bytes=5000)
+    assert cut == b"[pstore-archiver: cut to the newest 21 of 5000 bytes]\n" + b"b" * 20 + b"\n"
+
+
 def test_cut_to_newest_never_starts_inside_a_character_nor_goes_over() -> None:
     text = "ü" * 3000  # no newline: the cut lands wherever it must
     for limit in (4096, 101, 20):
