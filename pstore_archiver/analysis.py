@@ -49,7 +49,8 @@ from pstore_archiver.records import sha256_hash  # not hashlib, which loads Open
 from pstore_archiver.typing_lite import NamedTuple
 
 # `<N>`, `[  123.456789]`, then with CONFIG_PRINTK_CALLER `[  T123]` or `[    C1]`.
-_PREFIX = r"(?:<[0-9]{1,4}>)?(?:\[ *[0-9]{1,12}\.[0-9]{1,9}\])?(?:\[ *[TC][0-9]{1,10}\])?"
+# (`(?:x|)` is `(?:x)?`, which sre tries more slowly.)
+_PREFIX = r"(?:<[0-9]{1,4}>|)(?:\[ *[0-9]{1,12}\.[0-9]{1,9}\]|)(?:\[ *[TC][0-9]{1,10}\]|)"
 _PREFIX_RE = re.compile(_PREFIX)
 # Printk records are shorter than this (PRINTKRB_RECORD_MAX); longer lines are cut.
 _MAX_LINE = 1024
@@ -62,8 +63,8 @@ _IP_START = r"(?:[ER]?IP:?|NIP|e?pc ?:|(?:PC|EIP|RIP) is at) "
 _EVENT_STARTS = (
     ("panic", re.escape(_PANIC)),
     ("hung", r"INFO: task .{1,64}?:[0-9]{1,10} (?:blocked|can't die) for more than "),
-    ("hardlockup", r"(?:(?:NMI )?watchdog: )?Watchdog detected hard LOCKUP on cpu"),
-    ("softlockup", r"(?:(?:NMI )?watchdog: )?BUG: soft lockup"),
+    ("hardlockup", r"(?:NMI watchdog: |watchdog: |)Watchdog detected hard LOCKUP on cpu"),
+    ("softlockup", r"(?:NMI watchdog: |watchdog: |)BUG: soft lockup"),
     ("bug", r"BUG: |kernel BUG at |Unable to handle kernel "),
     # x86 die(): "<what>: %04lx [#%d]", where <what> may end in an address (general
     # protection fault); arm and arm64 __die(): "Internal error: <what>: ..."
@@ -75,8 +76,8 @@ _EVENT_STARTS = (
     # __warn(): `WARNING: CPU: 0 PID: 1 at f.c:1 sym`, 3.x `WARNING: at f.c:1 sym()`, newest
     # `WARNING: f.c:1 at sym, CPU#0: x/1`; not boot notes such as `WARNING: Unprivileged eBPF`.
     ("warning", r"WARNING: (?:CPU: |at |[^ ]{1,200}:[0-9]{1,10} at )|UBSAN: \S{1,100} in "),
-    ("rcu", r"(?:rcu: )?INFO: rcu_\w{1,32} (?:self-)?detected stall"),
-    ("hwerror", r"(?:mce: |\{[0-9]{1,5}\})?\[Hardware Error\]: "),
+    ("rcu", r"(?:rcu: |)INFO: rcu_\w{1,32} (?:self-|)detected stall"),
+    ("hwerror", r"(?:mce: |\{[0-9]{1,5}\}|)\[Hardware Error\]: "),
 )
 # How the other lines of interest start.
 _DETAIL_STARTS = (
@@ -87,11 +88,16 @@ _DETAIL_STARTS = (
     ("ip", _IP_START),
 )
 _EVENT_KINDS = frozenset(kind for kind, _ in _EVENT_STARTS)
+# A line of interest, searched for in "\n" + text: sre skips from "\n" to "\n" (it would try
+# a MULTILINE `^` at every character). The prefix and indentation are matched once (in a
+# lookahead: no start of a kind begins with what they match), then the start of a kind,
+# which ends in an empty group named after it (a group around the whole start would keep
+# sre from ruling out most kinds by their first character).
 _LINE = re.compile(
-    rf"^(?=[^\n]){_PREFIX}[ \t]*(?:"  # the lookahead skips empty lines quickly
-    + "|".join(f"(?P<{kind}>{start})" for kind, start in _EVENT_STARTS + _DETAIL_STARTS)
+    rf"\n(?=(?P<indent>{_PREFIX}[ \t]*))(?P=indent)(?:"
+    + "|".join(f"(?:{start})(?P<{kind}>)" for kind, start in _EVENT_STARTS + _DETAIL_STARTS)
     + ")",
-    re.MULTILINE,
+    re.MULTILINE,  # for the `$` of a trace header
 )
 # Panic messages that only say the report before them was fatal, and that report's kind.
 _AFTERMATH = (
@@ -221,7 +227,8 @@ def strip_prefix(line: str) -> str:
 
 def analyze_log(text: str) -> Analysis:
     """Analyse a kernel log as the module docstring says. Never raises."""
-    lines = [_Line(m.lastgroup, m.start(m.lastgroup)) for m in _LINE.finditer(text) if m.lastgroup]
+    found = _LINE.finditer("\n" + text)
+    lines = [_Line(m.lastgroup, m.end("indent") - 1) for m in found if m.lastgroup]
     event = _last_event(text, lines)
     if event is None:
         release, tainted, hardware = _context(text, lines, [], [])
