@@ -52,6 +52,7 @@ from pstore_archiver.typing_lite import NamedTuple
 # (`(?:x|)` is `(?:x)?`, which sre tries more slowly.)
 _PREFIX = r"(?:<[0-9]{1,4}>|)(?:\[ *[0-9]{1,12}\.[0-9]{1,9}\]|)(?:\[ *[TC][0-9]{1,10}\]|)"
 _PREFIX_RE = re.compile(_PREFIX)
+_LINES = re.compile(rf"\n{_PREFIX}(?P<message>[^\n]*)")  # each line after a "\n"
 # Printk records are shorter than this (PRINTKRB_RECORD_MAX); longer lines are cut.
 _MAX_LINE = 1024
 
@@ -130,18 +131,21 @@ _TASK = re.compile(
 _HARDWARE = re.compile(r"Hardware name: (?P<hardware>[^\n]{1,1000})")
 _VERSION = re.compile(r"Linux version (?P<release>[^\s(]{1,200})")
 
-# What a frame line starts with: stack markers (<TASK>, </IRQ>, <NMI>, <#MC>) and, in old
-# formats, its addresses (x86 `[<ffffffff81234567>]`, powerpc `[c000000000123456]`).
-_FRAME_PREFIX = re.compile(r"(?:</?[A-Z#]{2,10}>[ \t]*|\[<?[0-9a-f]{1,16}>?\] *)*")
-_FRAME = re.compile(_SYMBOL + r"(?P<rest>.*)")
+# A line of a call trace. First what a frame line starts with (matched once, as in _LINE):
+# stack markers (<TASK>, </IRQ>, <NMI>, <#MC>) and, in old formats, its addresses (x86
+# `[<ffffffff81234567>]`, powerpc `[c000000000123456]`). Then either no frame: the end of
+# the line, a `? ` guess, a bare address, a register dump of an interrupted context, an arm
+# stack dump; or a frame, with what follows it.
+_TRACE_LINE = re.compile(
+    r"(?=(?P<markers>(?:</?[A-Z#]{2,10}>[ \t]*|\[<?[0-9a-f]{1,16}>?\] *)*))(?P=markers)"
+    r"(?:(?P<no_frame>$|\? |0x[0-9a-f]+$|(?:Code|PKRU|[A-Z][A-Z0-9]{1,3}): |Exception stack\("
+    rf"|[0-9a-f]{{4}}: )|{_SYMBOL}(?P<rest>.*))?"
+)
 # arm: `[<a>] (sym) from [<a>] (caller+0x../0x..)`, since 5.x ` sym [mod] from caller+0x..`.
-_ARM_FRAME = re.compile(
+# Compiled where first used (re.compile caches it): most traces end before needing it.
+_ARM_FRAME = (
     r"\(?(?P<name>[A-Za-z_.][\w.]*)(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?"
     r"(?: \[(?P<module>[\w-]+)\])?\)? from "
-)
-# `? ` guesses, bare addresses, register dumps of an interrupted context, arm stack dumps.
-_NOT_A_FRAME = re.compile(
-    r"\? |0x[0-9a-f]+$|(?:Code|PKRU|[A-Z][A-Z0-9]{1,3}): |Exception stack\(|[0-9a-f]{4}: "
 )
 
 # Frames that print the report, or where a task waits, rather than where the bug is.
@@ -163,7 +167,6 @@ _VOLATILE = re.compile(
     r"|\b(?=[a-f]*[0-9])[0-9a-f]+\b|[0-9]+",
     re.IGNORECASE,
 )
-_BASE_NAME = re.compile(r"\.?[^.]*")  # `foo.cold`, `foo.constprop.0`, `foo.isra.0` -> `foo`
 
 
 class Analysis(NamedTuple):
@@ -314,18 +317,16 @@ def _read_trace(text: str, header: int) -> list[_Frame]:
     """The reliable frames of the call trace whose header line is at offset `header`."""
     frames: list[_Frame] = []
     for message in _messages_after(text, header):
-        prefix = _FRAME_PREFIX.match(message)
-        rest = message[prefix.end() :] if prefix else message
-        if not message or (prefix and "</TASK>" in prefix.group()):
+        line = _TRACE_LINE.match(message)  # always matches
+        if line is None or not message or "</TASK>" in line["markers"]:
             break
-        if not rest or _NOT_A_FRAME.match(rest):
+        if line["no_frame"] is not None:
             continue
-        frame = _FRAME.match(rest)
-        if frame:
-            if "(unreliable)" not in frame["rest"]:  # powerpc's `?`
-                frames.append(_Frame(frame["name"], frame["module"]))
+        if line["name"]:
+            if "(unreliable)" not in line["rest"]:  # powerpc's `?`
+                frames.append(_Frame(line["name"], line["module"]))
             continue
-        arm_frame = _ARM_FRAME.match(rest)
+        arm_frame = re.compile(_ARM_FRAME).match(message, line.end("markers"))
         if arm_frame is None:
             break
         frames.append(_Frame(arm_frame["name"], arm_frame["module"]))
@@ -335,11 +336,11 @@ def _read_trace(text: str, header: int) -> list[_Frame]:
 def _messages_after(text: str, start: int) -> Iterator[str]:
     """The messages of the lines after the one at offset `start`, lazily."""
     end = text.find("\n", start)
-    while 0 <= end < len(text):
-        start = end + 1
-        end = text.find("\n", start)
-        line = text[start : end if end >= 0 else len(text)]
-        yield strip_prefix(line[:_MAX_LINE]).strip()
+    for line in _LINES.finditer(text, end) if end >= 0 else ():
+        message = line["message"]
+        if line.end() - line.start() > _MAX_LINE:  # cut, maybe in its prefix
+            message = strip_prefix(text[line.start() + 1 : line.start() + 1 + _MAX_LINE])
+        yield message.strip()
 
 
 def _faulting_function(
@@ -393,9 +394,9 @@ def _taint_flags(task: re.Match[str] | None) -> str | None:
 
 
 def _base_name(function: str) -> str:
-    """The function a compiler-made symbol (`.cold`, `.constprop.0`, `.isra.0`) came from."""
-    base = _BASE_NAME.match(function)
-    return base.group() if base else function
+    """The function a compiler-made symbol (`.cold`, `.constprop.0`, `.isra.0`) came from:
+    up to its first dot but one that starts it."""
+    return function[:1] + function[1:].partition(".")[0]
 
 
 def _normalise(summary: str) -> str:

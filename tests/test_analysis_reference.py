@@ -27,7 +27,8 @@ ODD_LINES = [
     "<4>[" + " " * 1030 + "1.0] BUG: late", "\tWARNING: CPU: 0", "WARNING: a\nb:1 at f",
     "LABMARK Call Trace:", "Call Trace:  \r", "[Hardware Error]: x", "{12}[Hardware Error]: y",
     " ? f+0x1/0x2 (unreliable)", " f+0x1/0x2 [m 0123abcd]", " 0xffffffffc0a00000",
-    " ffff: 0000", " </IRQ> </TASK>", "(f) from [<c0>] (g+0x1/0x2)",
+    " ffff: 0000", " </IRQ> </TASK>", "(f) from [<c0>] (g+0x1/0x2)", " .f.cold+0x1/0x2",
+    " ..g+0x1/0x2", "  x from \t", " <TASK>\x85", " 0xffffffffc0a00000 \u3000",
 ]  # fmt: skip
 MUTATIONS_PER_LOG = 12
 
