@@ -51,7 +51,6 @@ from pstore_archiver.typing_lite import NamedTuple
 # `<N>`, `[  123.456789]`, then with CONFIG_PRINTK_CALLER `[  T123]` or `[    C1]`.
 # (`(?:x|)` is `(?:x)?`, which sre tries more slowly.)
 _PREFIX = r"(?:<[0-9]{1,4}>|)(?:\[ *[0-9]{1,12}\.[0-9]{1,9}\]|)(?:\[ *[TC][0-9]{1,10}\]|)"
-_PREFIX_RE = re.compile(_PREFIX)
 _LINES = re.compile(rf"\n{_PREFIX}(?P<message>[^\n]*)")  # each line after a "\n"
 # Printk records are shorter than this (PRINTKRB_RECORD_MAX); longer lines are cut.
 _MAX_LINE = 1024
@@ -110,26 +109,27 @@ _AFTERMATH = (
     ("RCU Stall", "rcu"),
 )
 
-# The details of a line, matched where its message starts.
-_HUNG_TASK = re.compile(r"INFO: task (?P<comm>.{1,64}?):(?P<pid>[0-9]{1,10}) ")
+# The details of a line, matched where its message starts. Like the other patterns left as
+# strings, they are compiled where first used (re.compile caches them): most logs need few.
+_HUNG_TASK = r"INFO: task (?P<comm>.{1,64}?):(?P<pid>[0-9]{1,10}) "
 # A kernel symbol with its offset and optional module (plus a build id on newer kernels).
 _SYMBOL = (
     r"(?P<name>[A-Za-z_.][\w.]*)\+0x[0-9a-f]+(?:/0x[0-9a-f]+)?"
     r"(?: \[(?P<module>[\w-]+)(?: [0-9a-f]+)?\])?"
 )
-_IP = re.compile(_IP_START + r" *(?:[0-9a-f]{4}:)?(?:\[<?[0-9a-f]+>?\] +)*" + _SYMBOL)
+_IP = _IP_START + r" *(?:[0-9a-f]{4}:)?(?:\[<?[0-9a-f]+>?\] +)*" + _SYMBOL
 # `CPU: 0 PID: 1 Comm: x Tainted: G   OE  6.1.0 #1`, with `UID:` on newer kernels and
 # `Kdump: loaded` on RHEL; old x86 `Pid: 1, comm: x Not tainted 2.6.32 #1`; a hung task's
 # `      Not tainted 6.1.0 #1`. RHEL puts `--------- -  -` between the flags and the release.
-_TASK = re.compile(
+_TASK = (
     r"(?:CPU: [0-9]{1,10} (?:UID: [0-9]{1,10} )?PID: (?P<pid>[0-9]{1,10}) "
     r"Comm: (?P<comm>.{1,64}?) (?:Kdump: loaded )?"
     r"|Pid: (?P<old_pid>[0-9]{1,10}), comm: (?P<old_comm>.{1,64}?) )?"
     r"(?:Not tainted|Tainted: (?P<flags>[A-Z ]{0,64}[A-Z]))"
     r"(?: +(?:-+ +){0,8}(?P<release>[0-9][^\s#]{0,200}))?"
 )
-_HARDWARE = re.compile(r"Hardware name: (?P<hardware>[^\n]{1,1000})")
-_VERSION = re.compile(r"Linux version (?P<release>[^\s(]{1,200})")
+_HARDWARE = r"Hardware name: (?P<hardware>[^\n]{1,1000})"
+_VERSION = r"Linux version (?P<release>[^\s(]{1,200})"
 
 # A line of a call trace. First what a frame line starts with (matched once, as in _LINE):
 # stack markers (<TASK>, </IRQ>, <NMI>, <#MC>) and, in old formats, its addresses (x86
@@ -142,7 +142,6 @@ _TRACE_LINE = re.compile(
     rf"|[0-9a-f]{{4}}: )|{_SYMBOL}(?P<rest>.*))?"
 )
 # arm: `[<a>] (sym) from [<a>] (caller+0x../0x..)`, since 5.x ` sym [mod] from caller+0x..`.
-# Compiled where first used (re.compile caches it): most traces end before needing it.
 _ARM_FRAME = (
     r"\(?(?P<name>[A-Za-z_.][\w.]*)(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?"
     r"(?: \[(?P<module>[\w-]+)\])?\)? from "
@@ -221,7 +220,7 @@ def analyze_entry(kind: str, text: bytes | None) -> Analysis | None:
 
 def strip_prefix(line: str) -> str:
     """Remove the `<N>`, `[  123.456789]` and `[  T123]` prefix and the space after it."""
-    prefix = _PREFIX_RE.match(line)
+    prefix = re.compile(_PREFIX).match(line)
     end = prefix.end() if prefix else 0
     if end and line[end : end + 1] == " ":
         end += 1
@@ -290,25 +289,19 @@ def _continues(event: _Event, line: _Line, text: str) -> bool:
     return False
 
 
-def _first(
-    text: str, lines: Sequence[_Line], kind: str, pattern: re.Pattern[str]
-) -> re.Match[str] | None:
+def _first(text: str, lines: Sequence[_Line], kind: str, pattern: str) -> re.Match[str] | None:
     """The first of these lines of this kind that `pattern` matches where its message starts."""
     return next(_details(text, lines, kind, pattern), None)
 
 
-def _last(
-    text: str, lines: Sequence[_Line], kind: str, pattern: re.Pattern[str]
-) -> re.Match[str] | None:
+def _last(text: str, lines: Sequence[_Line], kind: str, pattern: str) -> re.Match[str] | None:
     return next(_details(text, lines[::-1], kind, pattern), None)
 
 
-def _details(
-    text: str, lines: Sequence[_Line], kind: str, pattern: re.Pattern[str]
-) -> Iterator[re.Match[str]]:
+def _details(text: str, lines: Sequence[_Line], kind: str, pattern: str) -> Iterator[re.Match[str]]:
     for line in lines:
         if line.kind == kind:
-            match = pattern.match(text, line.start)
+            match = re.compile(pattern).match(text, line.start)
             if match:
                 yield match
 
@@ -358,7 +351,7 @@ def _faulting_function(
 def _process(
     text: str, head: Sequence[_Line], hung_summary: str | None
 ) -> tuple[str | None, int | None]:
-    hung = _HUNG_TASK.match(hung_summary) if hung_summary else None
+    hung = re.match(_HUNG_TASK, hung_summary) if hung_summary else None
     if hung:  # a CPU: line after it is khungtaskd's
         return hung["comm"], int(hung["pid"])
     for task in _details(text, head, "task", _TASK):
