@@ -131,13 +131,13 @@ _TASK = (
 _HARDWARE = r"Hardware name: (?P<hardware>[^\n]{1,1000})"
 _VERSION = r"Linux version (?P<release>[^\s(]{1,200})"
 
-# A line of a call trace. First what a frame line starts with (matched once, as in _LINE):
-# stack markers (<TASK>, </IRQ>, <NMI>, <#MC>) and, in old formats, its addresses (x86
-# `[<ffffffff81234567>]`, powerpc `[c000000000123456]`). Then either no frame: the end of
-# the line, a `? ` guess, a bare address, a register dump of an interrupted context, an arm
-# stack dump; or a frame, with what follows it.
+# A line of a call trace: what a frame line starts with, stack markers (<TASK>, </IRQ>,
+# <NMI>, <#MC>) and, in old formats, its addresses (x86 `[<ffffffff81234567>]`, powerpc
+# `[c000000000123456]`); then either no frame (the end of the line, a `? ` guess, a bare
+# address, a register dump of an interrupted context, an arm stack dump), or a frame and
+# what follows it.
 _TRACE_LINE = re.compile(
-    r"(?=(?P<markers>(?:</?[A-Z#]{2,10}>[ \t]*|\[<?[0-9a-f]{1,16}>?\] *)*))(?P=markers)"
+    r"(?P<markers>(?:</?[A-Z#]{2,10}>[ \t]*|\[<?[0-9a-f]{1,16}>?\] *)*)"
     r"(?:(?P<no_frame>$|\? |0x[0-9a-f]+$|(?:Code|PKRU|[A-Z][A-Z0-9]{1,3}): |Exception stack\("
     rf"|[0-9a-f]{{4}}: )|{_SYMBOL}(?P<rest>.*))?"
 )
