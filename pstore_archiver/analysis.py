@@ -49,8 +49,9 @@ from pstore_archiver.records import sha256_hash  # not hashlib, which loads Open
 from pstore_archiver.typing_lite import NamedTuple
 
 # `<N>`, `[  123.456789]`, then with CONFIG_PRINTK_CALLER `[  T123]` or `[    C1]`.
-_PREFIX = r"(?:<[0-9]{1,4}>)?(?:\[ *[0-9]{1,12}\.[0-9]{1,9}\])?(?:\[ *[TC][0-9]{1,10}\])?"
-_PREFIX_RE = re.compile(_PREFIX)
+# (`(?:x|)` is `(?:x)?`, which sre tries more slowly.)
+_PREFIX = r"(?:<[0-9]{1,4}>|)(?:\[ *[0-9]{1,12}\.[0-9]{1,9}\]|)(?:\[ *[TC][0-9]{1,10}\]|)"
+_LINES = re.compile(rf"\n{_PREFIX}(?P<message>[^\n]*)")  # each line after a "\n"
 # Printk records are shorter than this (PRINTKRB_RECORD_MAX); longer lines are cut.
 _MAX_LINE = 1024
 
@@ -62,8 +63,8 @@ _IP_START = r"(?:[ER]?IP:?|NIP|e?pc ?:|(?:PC|EIP|RIP) is at) "
 _EVENT_STARTS = (
     ("panic", re.escape(_PANIC)),
     ("hung", r"INFO: task .{1,64}?:[0-9]{1,10} (?:blocked|can't die) for more than "),
-    ("hardlockup", r"(?:(?:NMI )?watchdog: )?Watchdog detected hard LOCKUP on cpu"),
-    ("softlockup", r"(?:(?:NMI )?watchdog: )?BUG: soft lockup"),
+    ("hardlockup", r"(?:NMI watchdog: |watchdog: |)Watchdog detected hard LOCKUP on cpu"),
+    ("softlockup", r"(?:NMI watchdog: |watchdog: |)BUG: soft lockup"),
     ("bug", r"BUG: |kernel BUG at |Unable to handle kernel "),
     # x86 die(): "<what>: %04lx [#%d]", where <what> may end in an address (general
     # protection fault); arm and arm64 __die(): "Internal error: <what>: ..."
@@ -75,8 +76,8 @@ _EVENT_STARTS = (
     # __warn(): `WARNING: CPU: 0 PID: 1 at f.c:1 sym`, 3.x `WARNING: at f.c:1 sym()`, newest
     # `WARNING: f.c:1 at sym, CPU#0: x/1`; not boot notes such as `WARNING: Unprivileged eBPF`.
     ("warning", r"WARNING: (?:CPU: |at |[^ ]{1,200}:[0-9]{1,10} at )|UBSAN: \S{1,100} in "),
-    ("rcu", r"(?:rcu: )?INFO: rcu_\w{1,32} (?:self-)?detected stall"),
-    ("hwerror", r"(?:mce: |\{[0-9]{1,5}\})?\[Hardware Error\]: "),
+    ("rcu", r"(?:rcu: |)INFO: rcu_\w{1,32} (?:self-|)detected stall"),
+    ("hwerror", r"(?:mce: |\{[0-9]{1,5}\}|)\[Hardware Error\]: "),
 )
 # How the other lines of interest start.
 _DETAIL_STARTS = (
@@ -87,11 +88,16 @@ _DETAIL_STARTS = (
     ("ip", _IP_START),
 )
 _EVENT_KINDS = frozenset(kind for kind, _ in _EVENT_STARTS)
+# A line of interest, searched for in "\n" + text: sre skips from "\n" to "\n" (it would try
+# a MULTILINE `^` at every character). The prefix and indentation are matched once (in a
+# lookahead: no start of a kind begins with what they match), then the start of a kind,
+# which ends in an empty group named after it (a group around the whole start would keep
+# sre from ruling out most kinds by their first character).
 _LINE = re.compile(
-    rf"^(?=[^\n]){_PREFIX}[ \t]*(?:"  # the lookahead skips empty lines quickly
-    + "|".join(f"(?P<{kind}>{start})" for kind, start in _EVENT_STARTS + _DETAIL_STARTS)
+    rf"\n(?=(?P<indent>{_PREFIX}[ \t]*))(?P=indent)(?:"
+    + "|".join(f"(?:{start})(?P<{kind}>)" for kind, start in _EVENT_STARTS + _DETAIL_STARTS)
     + ")",
-    re.MULTILINE,
+    re.MULTILINE,  # for the `$` of a trace header
 )
 # Panic messages that only say the report before them was fatal, and that report's kind.
 _AFTERMATH = (
@@ -103,39 +109,42 @@ _AFTERMATH = (
     ("RCU Stall", "rcu"),
 )
 
-# The details of a line, matched where its message starts.
-_HUNG_TASK = re.compile(r"INFO: task (?P<comm>.{1,64}?):(?P<pid>[0-9]{1,10}) ")
+# The details of a line, matched where its message starts. Like the other patterns left as
+# strings, they are compiled where first used (re.compile caches them): most logs need few.
+_HUNG_TASK = r"INFO: task (?P<comm>.{1,64}?):(?P<pid>[0-9]{1,10}) "
 # A kernel symbol with its offset and optional module (plus a build id on newer kernels).
 _SYMBOL = (
     r"(?P<name>[A-Za-z_.][\w.]*)\+0x[0-9a-f]+(?:/0x[0-9a-f]+)?"
     r"(?: \[(?P<module>[\w-]+)(?: [0-9a-f]+)?\])?"
 )
-_IP = re.compile(_IP_START + r" *(?:[0-9a-f]{4}:)?(?:\[<?[0-9a-f]+>?\] +)*" + _SYMBOL)
+_IP = _IP_START + r" *(?:[0-9a-f]{4}:)?(?:\[<?[0-9a-f]+>?\] +)*" + _SYMBOL
 # `CPU: 0 PID: 1 Comm: x Tainted: G   OE  6.1.0 #1`, with `UID:` on newer kernels and
 # `Kdump: loaded` on RHEL; old x86 `Pid: 1, comm: x Not tainted 2.6.32 #1`; a hung task's
 # `      Not tainted 6.1.0 #1`. RHEL puts `--------- -  -` between the flags and the release.
-_TASK = re.compile(
+_TASK = (
     r"(?:CPU: [0-9]{1,10} (?:UID: [0-9]{1,10} )?PID: (?P<pid>[0-9]{1,10}) "
     r"Comm: (?P<comm>.{1,64}?) (?:Kdump: loaded )?"
     r"|Pid: (?P<old_pid>[0-9]{1,10}), comm: (?P<old_comm>.{1,64}?) )?"
     r"(?:Not tainted|Tainted: (?P<flags>[A-Z ]{0,64}[A-Z]))"
     r"(?: +(?:-+ +){0,8}(?P<release>[0-9][^\s#]{0,200}))?"
 )
-_HARDWARE = re.compile(r"Hardware name: (?P<hardware>[^\n]{1,1000})")
-_VERSION = re.compile(r"Linux version (?P<release>[^\s(]{1,200})")
+_HARDWARE = r"Hardware name: (?P<hardware>[^\n]{1,1000})"
+_VERSION = r"Linux version (?P<release>[^\s(]{1,200})"
 
-# What a frame line starts with: stack markers (<TASK>, </IRQ>, <NMI>, <#MC>) and, in old
-# formats, its addresses (x86 `[<ffffffff81234567>]`, powerpc `[c000000000123456]`).
-_FRAME_PREFIX = re.compile(r"(?:</?[A-Z#]{2,10}>[ \t]*|\[<?[0-9a-f]{1,16}>?\] *)*")
-_FRAME = re.compile(_SYMBOL + r"(?P<rest>.*)")
+# A line of a call trace: what a frame line starts with, stack markers (<TASK>, </IRQ>,
+# <NMI>, <#MC>) and, in old formats, its addresses (x86 `[<ffffffff81234567>]`, powerpc
+# `[c000000000123456]`); then either no frame (the end of the line, a `? ` guess, a bare
+# address, a register dump of an interrupted context, an arm stack dump), or a frame and
+# what follows it.
+_TRACE_LINE = re.compile(
+    r"(?P<markers>(?:</?[A-Z#]{2,10}>[ \t]*|\[<?[0-9a-f]{1,16}>?\] *)*)"
+    r"(?:(?P<no_frame>$|\? |0x[0-9a-f]+$|(?:Code|PKRU|[A-Z][A-Z0-9]{1,3}): |Exception stack\("
+    rf"|[0-9a-f]{{4}}: )|{_SYMBOL}(?P<rest>.*))?"
+)
 # arm: `[<a>] (sym) from [<a>] (caller+0x../0x..)`, since 5.x ` sym [mod] from caller+0x..`.
-_ARM_FRAME = re.compile(
+_ARM_FRAME = (
     r"\(?(?P<name>[A-Za-z_.][\w.]*)(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?"
     r"(?: \[(?P<module>[\w-]+)\])?\)? from "
-)
-# `? ` guesses, bare addresses, register dumps of an interrupted context, arm stack dumps.
-_NOT_A_FRAME = re.compile(
-    r"\? |0x[0-9a-f]+$|(?:Code|PKRU|[A-Z][A-Z0-9]{1,3}): |Exception stack\(|[0-9a-f]{4}: "
 )
 
 # Frames that print the report, or where a task waits, rather than where the bug is.
@@ -157,7 +166,6 @@ _VOLATILE = re.compile(
     r"|\b(?=[a-f]*[0-9])[0-9a-f]+\b|[0-9]+",
     re.IGNORECASE,
 )
-_BASE_NAME = re.compile(r"\.?[^.]*")  # `foo.cold`, `foo.constprop.0`, `foo.isra.0` -> `foo`
 
 
 class Analysis(NamedTuple):
@@ -212,7 +220,7 @@ def analyze_entry(kind: str, text: bytes | None) -> Analysis | None:
 
 def strip_prefix(line: str) -> str:
     """Remove the `<N>`, `[  123.456789]` and `[  T123]` prefix and the space after it."""
-    prefix = _PREFIX_RE.match(line)
+    prefix = re.compile(_PREFIX).match(line)
     end = prefix.end() if prefix else 0
     if end and line[end : end + 1] == " ":
         end += 1
@@ -221,7 +229,8 @@ def strip_prefix(line: str) -> str:
 
 def analyze_log(text: str) -> Analysis:
     """Analyse a kernel log as the module docstring says. Never raises."""
-    lines = [_Line(m.lastgroup, m.start(m.lastgroup)) for m in _LINE.finditer(text) if m.lastgroup]
+    found = _LINE.finditer("\n" + text)
+    lines = [_Line(m.lastgroup, m.end("indent") - 1) for m in found if m.lastgroup]
     event = _last_event(text, lines)
     if event is None:
         release, tainted, hardware = _context(text, lines, [], [])
@@ -280,25 +289,19 @@ def _continues(event: _Event, line: _Line, text: str) -> bool:
     return False
 
 
-def _first(
-    text: str, lines: Sequence[_Line], kind: str, pattern: re.Pattern[str]
-) -> re.Match[str] | None:
+def _first(text: str, lines: Sequence[_Line], kind: str, pattern: str) -> re.Match[str] | None:
     """The first of these lines of this kind that `pattern` matches where its message starts."""
     return next(_details(text, lines, kind, pattern), None)
 
 
-def _last(
-    text: str, lines: Sequence[_Line], kind: str, pattern: re.Pattern[str]
-) -> re.Match[str] | None:
+def _last(text: str, lines: Sequence[_Line], kind: str, pattern: str) -> re.Match[str] | None:
     return next(_details(text, lines[::-1], kind, pattern), None)
 
 
-def _details(
-    text: str, lines: Sequence[_Line], kind: str, pattern: re.Pattern[str]
-) -> Iterator[re.Match[str]]:
+def _details(text: str, lines: Sequence[_Line], kind: str, pattern: str) -> Iterator[re.Match[str]]:
     for line in lines:
         if line.kind == kind:
-            match = pattern.match(text, line.start)
+            match = re.compile(pattern).match(text, line.start)
             if match:
                 yield match
 
@@ -307,18 +310,16 @@ def _read_trace(text: str, header: int) -> list[_Frame]:
     """The reliable frames of the call trace whose header line is at offset `header`."""
     frames: list[_Frame] = []
     for message in _messages_after(text, header):
-        prefix = _FRAME_PREFIX.match(message)
-        rest = message[prefix.end() :] if prefix else message
-        if not message or (prefix and "</TASK>" in prefix.group()):
+        line = _TRACE_LINE.match(message)  # always matches
+        if line is None or not message or "</TASK>" in line["markers"]:
             break
-        if not rest or _NOT_A_FRAME.match(rest):
+        if line["no_frame"] is not None:
             continue
-        frame = _FRAME.match(rest)
-        if frame:
-            if "(unreliable)" not in frame["rest"]:  # powerpc's `?`
-                frames.append(_Frame(frame["name"], frame["module"]))
+        if line["name"]:
+            if "(unreliable)" not in line["rest"]:  # powerpc's `?`
+                frames.append(_Frame(line["name"], line["module"]))
             continue
-        arm_frame = _ARM_FRAME.match(rest)
+        arm_frame = re.compile(_ARM_FRAME).match(message, line.end("markers"))
         if arm_frame is None:
             break
         frames.append(_Frame(arm_frame["name"], arm_frame["module"]))
@@ -328,11 +329,11 @@ def _read_trace(text: str, header: int) -> list[_Frame]:
 def _messages_after(text: str, start: int) -> Iterator[str]:
     """The messages of the lines after the one at offset `start`, lazily."""
     end = text.find("\n", start)
-    while 0 <= end < len(text):
-        start = end + 1
-        end = text.find("\n", start)
-        line = text[start : end if end >= 0 else len(text)]
-        yield strip_prefix(line[:_MAX_LINE]).strip()
+    for line in _LINES.finditer(text, end) if end >= 0 else ():
+        message = line["message"]
+        if line.end() - line.start() > _MAX_LINE:  # cut, maybe in its prefix
+            message = strip_prefix(text[line.start() + 1 : line.start() + 1 + _MAX_LINE])
+        yield message.strip()
 
 
 def _faulting_function(
@@ -350,7 +351,7 @@ def _faulting_function(
 def _process(
     text: str, head: Sequence[_Line], hung_summary: str | None
 ) -> tuple[str | None, int | None]:
-    hung = _HUNG_TASK.match(hung_summary) if hung_summary else None
+    hung = re.match(_HUNG_TASK, hung_summary) if hung_summary else None
     if hung:  # a CPU: line after it is khungtaskd's
         return hung["comm"], int(hung["pid"])
     for task in _details(text, head, "task", _TASK):
@@ -386,9 +387,9 @@ def _taint_flags(task: re.Match[str] | None) -> str | None:
 
 
 def _base_name(function: str) -> str:
-    """The function a compiler-made symbol (`.cold`, `.constprop.0`, `.isra.0`) came from."""
-    base = _BASE_NAME.match(function)
-    return base.group() if base else function
+    """The function a compiler-made symbol (`.cold`, `.constprop.0`, `.isra.0`) came from:
+    up to its first dot but one that starts it."""
+    return function[:1] + function[1:].partition(".")[0]
 
 
 def _normalise(summary: str) -> str:
