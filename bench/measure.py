@@ -4,7 +4,11 @@ Results.
 
 Stores are written under `Runner.store_root`: as root, a tmpfs of its own mounted in the
 benchmark's private mount namespace (as /sys/fs/pstore always is a file system of its own, so
-nothing can be renamed out of it), the archive on the work directory's file system.
+nothing can be renamed out of it), the archive on the work directory's file system; in the
+scale phase, as root, on a new ext4 file system made for each run (`ArchiveFs`): this
+machine's work directory may be an ext4 without a journal, where ext4 skips the inodes
+deleted in the last minutes when it allocates one, so a run there is slowed by the runs
+before it (5,100 records took 3.2, then 7.2, then 11.4 s, one after the other).
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ import pstats
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +38,10 @@ from results import FleetQuery, Query, Results
 from targets import ms
 from timing import Sample, Series, spawn, spawn_rss
 from tools import CONTENDERS, DEBIAN_TOOLS, EDITABLE_TOOLS, INSTALLED_TOOLS, Mode, Tool
-from workloads import BootStore, Mix, Scope, capture_lines, one_record_entries
+from workloads import ArchiveFs, BootStore, Mix, Scope, capture_lines, one_record_entries
 
 SYSTEMD_PSTORE = Path(systemd_pstore.SYSTEMD_PSTORE)
+FRESH_FS_BYTES = 1 << 30  # sparse; mkfs's default inode ratio gives it 65,536 inodes
 LARGE = 1_000  # from this many records, every timed run is also an RSS run (under GNU time)
 PROFILE_TOP = 15
 FLEET_REPS = 5  # each fleet command runs for seconds on a full run
@@ -83,6 +89,7 @@ class Runner:
         # dump entry) and systemd-pstore's "PStore <name> moved to" messages (one a record)
         self.sent = {"archiver_dumps": 0, "systemd_pstore_records": 0}
         self.query_archive: Path | None = None  # the archive of one-entry records, once built
+        self.scale_fs = ArchiveFs.WORKDIR  # where the scale phase's archives go: set by main
 
     def fresh(self, name: str) -> Path:
         self.counter += 1
@@ -91,6 +98,20 @@ class Runner:
     def fresh_store(self, records: Sequence[stores.FakeRecord]) -> Path:
         self.counter += 1
         return stores.write_store(self.store_root / f"{self.counter:05d}-store", records)
+
+    @contextmanager
+    def archive_parent(self, fs: ArchiveFs) -> Iterator[Path]:
+        """Where a run's archive goes: the work directory, or a file system made for
+        this run alone, removed after it."""
+        if fs is ArchiveFs.WORKDIR:
+            yield self.workdir
+            return
+        image, target = str(self.fresh("ext4.img")), str(self.fresh("ext4"))
+        boot_namespace.fresh_ext4(image, target, FRESH_FS_BYTES)
+        try:
+            yield Path(target)
+        finally:
+            boot_namespace.remove_ext4(image, target)
 
     def archiver(self, *args: str) -> list[str]:
         """The installed console script, as the unit's ExecStart= runs it."""
@@ -184,15 +205,18 @@ class Runner:
         records: Sequence[stores.FakeRecord],
         series: Series,
         mode: Mode = Mode.TIME,
+        fs: ArchiveFs = ArchiveFs.WORKDIR,
     ) -> None:
         """One fresh copy of the store, one run of `tool` on it, checked, cleaned up.
         The file system is synced first, so no run pays for an earlier one's writes."""
         store = self.fresh_store(records)
-        archive = self.fresh("archive")
-        argv = self.command(tool, store, archive)
-        self.expect(tool, key, records)
-        os.sync()
-        sample, rss = self.service(tool, argv, mode)
+        with self.archive_parent(fs) as parent:
+            archive = parent / self.fresh("archive").name
+            argv = self.command(tool, store, archive)
+            self.expect(tool, key, records)
+            os.sync()
+            sample, rss = self.service(tool, argv, mode)
+            shutil.rmtree(archive, ignore_errors=True)
         if mode.under_gnu_time:
             series.rss_kib.append(rss)
         if mode.timed:
@@ -203,7 +227,6 @@ class Runner:
                 f"{series.label}: exit {sample.exit_code}, {len(left)} records left in the store"
             )
         shutil.rmtree(store)
-        shutil.rmtree(archive, ignore_errors=True)
 
 
 def measure_boot(runner: Runner, scope: Scope, results: Results, reps: int) -> None:
@@ -271,10 +294,11 @@ def measure_mix(
     large = n >= LARGE
     for _ in range(scale_reps(n, reps)):
         for tool in CONTENDERS:
-            runner.run_store(tool, key, records, group[tool], Mode.BOTH if large else Mode.TIME)
+            mode = Mode.BOTH if large else Mode.TIME
+            runner.run_store(tool, key, records, group[tool], mode, runner.scale_fs)
     if not large:
         for tool in CONTENDERS:
-            runner.run_store(tool, key, records, group[tool], Mode.RSS)
+            runner.run_store(tool, key, records, group[tool], Mode.RSS, runner.scale_fs)
     results.scale.setdefault(mix, {})[n] = group
     results.scale_entries.setdefault(mix, {})[n] = len(runner.plan(key, records))
     timings = ", ".join(f"{t.value} {ms(s.median_s)}" for t, s in group.items())

@@ -47,7 +47,7 @@ from boot_namespace import Journald  # noqa: E402
 from installed import Install  # noqa: E402
 from measure import PHASES, SYSTEMD_PSTORE, Runner, progress  # noqa: E402
 from results import Results  # noqa: E402
-from workloads import Scope  # noqa: E402
+from workloads import ArchiveFs, Scope  # noqa: E402
 
 DEV_PYTHON = REPO / ".venv" / "bin" / "python"  # runs this benchmark and pip, never measured
 INSTALL_ENV = "PSTORE_BENCH_INSTALL"  # the Install, handed to the re-run in the namespace
@@ -265,6 +265,8 @@ def measure(
     # the shipped configuration, as the packages install it: every key commented out
     shutil.copyfile(REPO / "conf" / "pstore-archiver.toml", workdir / "pstore-archiver.toml")
     runner = Runner(workdir, store_root, install, journal, deb, editable)
+    if inside and shutil.which("mkfs.ext4") is not None:
+        runner.scale_fs = ArchiveFs.FRESH_EXT4
     isolation = machine.describe_isolation(inside, journal)
     results = Results(
         machine=machine.machine_info(REPO, workdir, install, isolation),
@@ -275,6 +277,7 @@ def measure(
         journald=journal is not None,
     )
     results.machine["store_fs"] = machine.filesystem_of(store_root)
+    results.machine["scale_fs"] = runner.scale_fs.value
     results.machine["debian"] = deb.describe() if deb else "not measured"
     busy = machine.cpu_busy()
     package = check_package(runner, runner.install)

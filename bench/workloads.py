@@ -4,7 +4,8 @@ test fixtures (the real EFI capture).
 * `BootStore`: the boot path's stores (empty, the seed ERST store, the real 15-part EFI panic);
 * `Mix`: the scale stores, by mix and size;
 * `one_record_entries`: the worst case for the queries, one entry a record;
-* `Scope`: how much of each a run does (full, --quick, --smoke).
+* `Scope`: how much of each a run does (full, --quick, --smoke);
+* `ArchiveFs`: where a run's archive is written.
 
 * `Scope.fleet`: how many crash messages from how many machines the fleet phase's journal
   files hold (bench/fleet_top.py makes them).
@@ -48,6 +49,13 @@ class BootStore(enum.Enum):
         if self is BootStore.SEED_ERST:
             return stores.seed_erst_store()
         return stores.fixture_records("efi-panic")
+
+
+class ArchiveFs(enum.Enum):
+    """The file system a run's archive is written to (bench/measure.py's Runner)."""
+
+    WORKDIR = "the work directory's file system"
+    FRESH_EXT4 = "a new ext4 file system (journal on) for each run, on a loop device"
 
 
 class Mix(enum.Enum):

@@ -22,7 +22,7 @@ import workloads  # noqa: E402
 from results import FleetQuery, Query, Results, growth  # noqa: E402
 from timing import Sample, Series  # noqa: E402
 from tools import Tool  # noqa: E402
-from workloads import BootStore, Mix, Scope  # noqa: E402
+from workloads import ArchiveFs, BootStore, Mix, Scope  # noqa: E402
 
 IMPORTTIME = """\
 import time: self [us] | cumulative | imported package
@@ -316,6 +316,7 @@ def test_smoke_run_of_the_real_bench(tmp_path: Path) -> None:
     if os.geteuid() == 0:
         journal = document["journal"]
         assert journal["archiver_dumps"] == journal["sent_archiver_dumps"] > 0
+        assert document["machine"]["scale_fs"] == ArchiveFs.FRESH_EXT4.value
     assert not math.isnan(
         document["boot"]["seed ERST store (5 records)"]["pstore-archiver"]["median_s"]
     )
