@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import gc
 import io
 import os
 import sys
@@ -816,6 +817,11 @@ def parse_run_words(words: Sequence[str]) -> argparse.Namespace | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The program (no `argv`: `sys.argv`, then `leave`), or one command in-process."""
+    if argv is None:
+        # The cyclic garbage collector stays off in the program: its collections during
+        # the imports cost a boot run 1-2 ms, and it would find little (a run makes no
+        # reference cycles per record: 10,000 records peak at the same RSS either way).
+        gc.disable()
     code = run_command(sys.argv[1:] if argv is None else argv)
     if argv is None:
         leave(code)
