@@ -168,6 +168,20 @@ def store_file_system(workdir: Path, inside: bool) -> Path:
     return root
 
 
+def scale_file_system(runner: Runner, inside: bool) -> ArchiveFs:
+    """A new ext4 for each scale run's archive where one can be made (as root, with
+    mkfs.ext4 and loop devices: tried once here), else the work directory's."""
+    if not inside or shutil.which("mkfs.ext4") is None:
+        return ArchiveFs.WORKDIR
+    try:
+        with runner.archive_parent(ArchiveFs.FRESH_EXT4):
+            pass
+    except (boot_namespace.NamespaceError, OSError) as exc:
+        progress(f"scale runs' archives on the work directory: no new ext4 here ({exc})")
+        return ArchiveFs.WORKDIR
+    return ArchiveFs.FRESH_EXT4
+
+
 def check_journal(journal: Journald, runner: Runner) -> dict[str, int]:
     """What the journal received, next to what the runs sent; a mismatch is a problem."""
     count = boot_namespace.count_journal(journal.directory)
@@ -265,8 +279,7 @@ def measure(
     # the shipped configuration, as the packages install it: every key commented out
     shutil.copyfile(REPO / "conf" / "pstore-archiver.toml", workdir / "pstore-archiver.toml")
     runner = Runner(workdir, store_root, install, journal, deb, editable)
-    if inside and shutil.which("mkfs.ext4") is not None:
-        runner.scale_fs = ArchiveFs.FRESH_EXT4
+    runner.scale_fs = scale_file_system(runner, inside)
     isolation = machine.describe_isolation(inside, journal)
     results = Results(
         machine=machine.machine_info(REPO, workdir, install, isolation),
