@@ -299,9 +299,10 @@ def _last(text: str, lines: Sequence[_Line], kind: str, pattern: str) -> re.Matc
 
 
 def _details(text: str, lines: Sequence[_Line], kind: str, pattern: str) -> Iterator[re.Match[str]]:
+    compiled = re.compile(pattern)  # once a call, not once a line
     for line in lines:
         if line.kind == kind:
-            match = re.compile(pattern).match(text, line.start)
+            match = compiled.match(text, line.start)
             if match:
                 yield match
 
