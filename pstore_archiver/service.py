@@ -166,13 +166,16 @@ def check_source(config: Config) -> None:
     if source_is_default(config):
         return
     if not os.path.isdir(config.source_path):
-        exists = os.path.exists(config.source_path)
-        problem = "is not a directory" if exists else "does not exist"
+        problem = _why_not_a_directory(config.source_path)
         origin = config.origins.get("source.path", "(configuration)")
         raise ConfigError(
             f"{origin}: source.path = {str(config.source_path)!r}: {problem} "
             "(expected the pstore directory)"
         )
+
+
+def _why_not_a_directory(path: str) -> str:
+    return "is not a directory" if os.path.exists(path) else "does not exist"
 
 
 def run_once(
@@ -215,7 +218,7 @@ def import_once(
     report = RunReport(path, archive.path, options.dry_run, os.path.abspath(path))
     if not os.path.isdir(path):
         if directory is not None:
-            problem = "does not exist" if not os.path.exists(path) else "is not a directory"
+            problem = _why_not_a_directory(path)
             raise ConfigError(
                 f"import {path!r}: {problem} (expected what systemd-pstore left, "
                 f"e.g. {DEFAULT_IMPORT_PATH})"
