@@ -15,7 +15,6 @@ then archive, and unlink, its own files.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import stat
@@ -23,7 +22,7 @@ import sys
 from collections.abc import Mapping
 
 from pstore_archiver import __version__
-from pstore_archiver.errors import ConfigError, describe_os_error
+from pstore_archiver.errors import ConfigError, describe_os_error, ignoring
 from pstore_archiver.typing_lite import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
@@ -361,7 +360,7 @@ class ValidatedCache:
                 f.write(json.dumps(document))
             os.replace(temporary, self.path)
         except OSError:  # only a cache: the next run validates again
-            with contextlib.suppress(OSError):
+            with ignoring(OSError):
                 os.unlink(temporary)
 
 

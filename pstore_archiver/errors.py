@@ -52,3 +52,16 @@ def describe_os_error(error: OSError) -> str:
     name = errno.errorcode.get(code, str(code)) if code is not None else "?"
     text = error.strerror or (os.strerror(code) if code is not None else str(error))
     return f"{text} ({name})"
+
+
+class ignoring:
+    """contextlib.suppress, without importing contextlib: about 0.6 ms of every start."""
+
+    def __init__(self, *errors: type[BaseException]) -> None:
+        self.errors = errors
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> bool:
+        return kind is not None and issubclass(kind, self.errors)
