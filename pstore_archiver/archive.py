@@ -45,7 +45,7 @@ TEMPORARY_PREFIX = ".pstore-archiver-"
 STAGING = "staging"  # an entry being built
 REMOVING = "removing"  # an entry being removed by retention
 TEMPORARY_FILE = "tmp"  # the next .index.json or .last-run.json
-TEMPORARY_NAME = re.compile(r"\.pstore-archiver-(staging|removing|tmp)-[0-9a-f]{32}")
+TEMPORARY_NAME = r"\.pstore-archiver-(staging|removing|tmp)-[0-9a-f]{32}"
 READ_CHUNK = 1 << 20
 # A manifest is a few KiB; one larger than this is not one we wrote.
 MAX_MANIFEST_BYTES = 16 << 20
@@ -403,7 +403,7 @@ class Archive:
 
     def _looks_like_an_archive(self, dir_fd: int) -> bool:
         for name in os.listdir(dir_fd):
-            if name in (LOCK_NAME, INDEX_NAME, LAST_RUN_NAME) or TEMPORARY_NAME.fullmatch(name):
+            if name in (LOCK_NAME, INDEX_NAME, LAST_RUN_NAME) or re.fullmatch(TEMPORARY_NAME, name):
                 continue
             try:
                 manifest = os.stat(f"{name}/{MANIFEST_NAME}", dir_fd=dir_fd)
@@ -439,7 +439,7 @@ class Archive:
         removed = []
         try:
             for name in os.listdir(dir_fd):
-                match = TEMPORARY_NAME.fullmatch(name)
+                match = re.fullmatch(TEMPORARY_NAME, name)
                 if match is None:
                     continue
                 info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)

@@ -22,7 +22,7 @@ from pstore_archiver.typing_lite import NamedTuple
 # Parts of one EFI dump are written 1-3 s apart (fixtures README); dumps of two boots with
 # the same Reason#count are minutes apart.  A larger gap between parts means another dump.
 PART_GAP_NS = 30 * 10**9
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.]+")
+_UNSAFE = r"[^A-Za-z0-9_.]+"
 # Entry ids stay short whatever a name holds (a directory name is at most 255 bytes): the
 # kernel's backend names are at most 10 characters, its kinds and reasons 14.
 MAX_BACKEND_CHARS = 32
@@ -63,7 +63,7 @@ class Entry(NamedTuple):
 
 
 def _safe(word: str, max_chars: int) -> str:
-    return _UNSAFE.sub("_", word)[:max_chars] or "_"
+    return re.sub(_UNSAFE, "_", word)[:max_chars] or "_"
 
 
 def group(records: Iterable[Record]) -> list[Entry]:

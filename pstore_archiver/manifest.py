@@ -244,7 +244,7 @@ def dump_json(value: Any, **options: Any) -> str:
     return text
 
 
-_SHA256 = re.compile(r"[0-9a-f]{64}")
+_SHA256 = r"[0-9a-f]{64}"
 _OPTIONAL_TEXT = (
     "backend",
     "reason",
@@ -326,7 +326,7 @@ def _record_problems(record: Any) -> list[str]:
     if type(size) is not int or size < 0:
         problems.append(f"{name}: size {size!r} is not a size")
     sha256 = get("sha256")
-    if type(sha256) is not str or not _SHA256.fullmatch(sha256):
+    if type(sha256) is not str or not re.fullmatch(_SHA256, sha256):
         problems.append(f"{name}: sha256 {sha256!r} is not a SHA-256 digest")
     part = get("part")
     if part is not None and type(part) is not int:

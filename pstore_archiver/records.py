@@ -26,22 +26,24 @@ else:
             from hashlib import sha256
 sha256_hash = sha256  # for the modules whose own variables are named sha256
 
+# The patterns here are strings, compiled where first used (re caches them): a run that
+# finds no record compiles none.
 # §1.1: match the type names first (two contain a dash), keep the backend non-greedy and
 # anchor the (possibly negative, §1.1 pre-4.12 %lld) id at the end: a u64, at most 20 digits.
-_NAME = re.compile(
+_NAME = (
     r"(dmesg|mce|console|ftrace|rtas|powerpc-ofw|powerpc-common|pmsg|powerpc-opal|unknown|type[0-9]+)"
     r"-(.+?)-(-?[0-9]{1,20})"
 )
 # §1.1, 3.x era: console and ftrace names without an id.
-_OLD_NAME = re.compile(r"(console|ftrace)-([A-Za-z0-9_-]+)")
+_OLD_NAME = r"(console|ftrace)-([A-Za-z0-9_-]+)"
 COMPRESSED_SUFFIX = ".enc.z"
 
 # §2.1: "%s#%d Part%u\n"; vendor kernels may use other reason words (the kernel's are at
 # most 9 letters).  The numbers are bounded before they are parsed: `count` is a C int
 # (%d), `part` is checked against MAX_PART below.
-_HEADER = re.compile(rb"([A-Za-z]{1,32})#(-?[0-9]{1,10}) Part([0-9]{1,10})\r?\n")
+_HEADER = rb"([A-Za-z]{1,32})#(-?[0-9]{1,10}) Part([0-9]{1,10})\r?\n"
 # §2.6: uncompressed pstore_blk dmesg starts with "%s: Total %d times\n".
-_TOTAL = re.compile(rb"([A-Za-z]{1,32}): Total (-?[0-9]{1,10}) times\r?\n")
+_TOTAL = rb"([A-Za-z]{1,32}): Total (-?[0-9]{1,10}) times\r?\n"
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 
 # The highest part number a kernel can write.  Parts start at 1 (§2.3, §6.1); ramoops,
@@ -91,11 +93,11 @@ def parse_record_name(name: str) -> RecordName:
     compressed = name.endswith(COMPRESSED_SUFFIX)
     if compressed:
         stem = name[: -len(COMPRESSED_SUFFIX)]
-    match = _NAME.fullmatch(stem)
+    match = re.fullmatch(_NAME, stem)
     if match and MIN_ID <= int(match.group(3)) <= MAX_ID:
         kind = "unknown" if match.group(1).startswith("type") else match.group(1)
         return RecordName(name, kind, match.group(2), int(match.group(3)), compressed)
-    old = _OLD_NAME.fullmatch(stem)
+    old = re.fullmatch(_OLD_NAME, stem)
     if old:
         return RecordName(name, old.group(1), old.group(2), None, compressed)
     return RecordName(name, "unknown", None, None, compressed)
@@ -117,13 +119,13 @@ def parse_dmesg_header(text: bytes) -> DumpHeader | None:
     A count outside a C int or a part outside 1..MAX_PART is no header (see MAX_PART)."""
     offset = 0
     total = None
-    total_match = _TOTAL.match(text)
+    total_match = re.match(_TOTAL, text)
     if total_match:
         total = int(total_match.group(2))
         if not INT_MIN <= total <= INT_MAX:
             return None
         offset = total_match.end()
-    match = _HEADER.match(text, offset)
+    match = re.compile(_HEADER).match(text, offset)
     if not match:
         return None
     count, part = int(match.group(2)), int(match.group(3))

@@ -35,7 +35,7 @@ HOLD_BUDGET_BYTES = 64 << 20
 # What systemd-pstore leaves besides records (systemd-pstore.md §3, §4): its join of a
 # dump's parts, and the temporary files of copy_file_atomic (`.#<name><16 hex digits>`).
 SYSTEMD_DMESG_NAME = "dmesg.txt"
-_SYSTEMD_TEMPORARY = re.compile(r"\.#.+[0-9a-f]{16}", re.DOTALL)
+_SYSTEMD_TEMPORARY = r"\.#.+[0-9a-f]{16}"
 # systemd-pstore nests at most two levels (v253+: `<timestamp>/<count>/`); a little more is
 # read, deeper directories are reported.
 MAX_IMPORT_DEPTH = 4
@@ -282,7 +282,7 @@ class SystemdPstoreDir(Source):
     def _ignore(self, name: str) -> str | None:
         if name == SYSTEMD_DMESG_NAME:
             return "systemd-pstore's own join of a dump's parts, not a record"
-        if _SYSTEMD_TEMPORARY.fullmatch(name):
+        if re.fullmatch(_SYSTEMD_TEMPORARY, name, re.DOTALL):
             return "a temporary file of systemd-pstore, not a record"
         return None
 
