@@ -221,6 +221,17 @@ def fsync_dir(dir_fd: int) -> None:
             raise
 
 
+def fsync_files(dir_fd: int, names: Iterable[str]) -> None:
+    """fsync each file `names` in a directory, then the directory itself."""
+    for name in names:
+        file_fd = os.open(name, _READ_FLAGS, dir_fd=dir_fd)
+        try:
+            os.fsync(file_fd)
+        finally:
+            os.close(file_fd)
+    fsync_dir(dir_fd)
+
+
 def _entry_order(entry: StoredEntry) -> tuple[int, int, str]:
     """Crash time (to the microsecond, as written), then the dump count (Oops#1 before
     Panic#2 of the same second)."""
@@ -230,14 +241,17 @@ def _entry_order(entry: StoredEntry) -> tuple[int, int, str]:
 
 class Staging:
     """An entry under construction: a directory with a temporary name in the archive.
-    Files written here are fsynced (unless `sync` is False: the caller syncs the whole
-    file system before `publish`); `publish` renames the directory to the entry's id."""
+    `publish` fsyncs the files written here and the directory, then renames it to the
+    entry's id; without `sync`, the caller has synced the whole file system before.
+    The fsyncs wait for `publish` rather than follow each write: a batch's entries are
+    all written first, so that the file system can write them back together."""
 
     def __init__(self, archive: Archive, archive_fd: int, sync: bool = True) -> None:
         self.archive = archive
         self.archive_fd = archive_fd
         self.sync = sync
         self.name = temporary_name(STAGING)
+        self.written: list[str] = []  # the files to fsync at `publish`
         try:
             os.mkdir(self.name, 0o700, dir_fd=archive_fd)
         except OSError as e:
@@ -258,9 +272,11 @@ class Staging:
 
     def write(self, name: str, data: bytes, mtime_ns: int | None = None) -> Written:
         try:
-            return write_new(self.fd, name, data, mtime_ns, self.sync)
+            written = write_new(self.fd, name, data, mtime_ns, sync=False)
         except OSError as e:
             raise self._failed("write", name, e) from e
+        self.written.append(name)
+        return written
 
     def write_stream(
         self, name: str, chunks: Iterable[bytes], mtime_ns: int | None = None
@@ -268,9 +284,11 @@ class Staging:
         """Write a file from pieces; errors while producing the pieces propagate as
         they are (a record that cannot be read is not the archive's failure)."""
         try:
-            return write_stream(self.fd, name, chunks, mtime_ns, self.sync)
+            written = write_stream(self.fd, name, chunks, mtime_ns, sync=False)
         except OSError as e:
             raise self._failed("write", name, e) from e
+        self.written.append(name)
+        return written
 
     def read_chunks(self, name: str) -> Iterator[bytes]:
         """A file written here, read back (to reassemble the log from the copies)."""
@@ -286,11 +304,12 @@ class Staging:
             raise self.archive.unwritable(f"cannot read back {name}", e) from e
 
     def publish(self, entry_id: str, sync_archive: bool = True) -> None:
-        """fsync the directory, rename it to `entry_id` (a name the caller found free
-        under the lock), and fsync the archive (or leave that to `Archive.sync`)."""
+        """fsync the files and the directory (with `sync`), rename it to `entry_id` (a
+        name the caller found free under the lock), and fsync the archive (or leave that
+        to `Archive.sync`)."""
         try:
             if self.sync:
-                fsync_dir(self.fd)
+                fsync_files(self.fd, self.written)
             os.close(self.fd)
             self.fd = -1
             os.rename(self.name, entry_id, src_dir_fd=self.archive_fd, dst_dir_fd=self.archive_fd)
@@ -463,13 +482,7 @@ class Archive:
         try:
             entry_fd = os.open(entry_id, _DIR_FLAGS | os.O_NOFOLLOW, dir_fd=dir_fd)
             try:
-                for name in os.listdir(entry_fd):
-                    file_fd = os.open(name, _READ_FLAGS, dir_fd=entry_fd)
-                    try:
-                        os.fsync(file_fd)
-                    finally:
-                        os.close(file_fd)
-                fsync_dir(entry_fd)
+                fsync_files(entry_fd, os.listdir(entry_fd))
             finally:
                 os.close(entry_fd)
             fsync_dir(dir_fd)

@@ -350,7 +350,7 @@ class _Published(NamedTuple):
     stored: StoredEntry
     journal_text: bytes | None
     frames: tuple[str, ...]  # the call trace, for PSTORE_FRAMES
-    staging: Staging | None = None  # written without fsyncs, not yet renamed to entry_id
+    staging: Staging | None = None  # staged: not yet made durable and renamed to entry_id
 
 
 class _Refused(NamedTuple):
@@ -565,10 +565,8 @@ class _Transaction:
         all of them, and only then unlink and announce.  False when the archive failed:
         what was not made durable stays in the store, with `rest` after it."""
         planned = [(self.archive.unique_id(e.base_id, taken), e) for e in batch]
-        if len(planned) >= SYNCFS_ENTRIES and syncfs_available(os.uname().release):
-            results = self.publish_synced_once(self.write(planned, sync=False))
-        else:
-            results = self.write(planned, sync=True)
+        by_syncfs = len(planned) >= SYNCFS_ENTRIES and syncfs_available(os.uname().release)
+        results = self.publish_staged(self.write(planned, sync=not by_syncfs), by_syncfs)
         later: list[tuple[str | None, Entry]] = [(None, e) for e in rest[len(batch) :]]
         for result in results:
             if isinstance(result, _Refused):
@@ -598,12 +596,11 @@ class _Transaction:
         return False
 
     def write(self, planned: list[tuple[str, Entry]], sync: bool) -> list[_Result]:
-        """Write the entries: for each, what became of it (None: not attempted, after the
-        archive failed).  With `sync`, each is fsynced and renamed into place (without the
-        archive's fsync); else it stays staged, unsynced, for `publish_synced_once`.  One
-        at a time, stopping at a failure of the archive; a large batch from several
-        threads, whose system calls (creating files, and fsyncs, which the file system
-        then commits together) overlap the others' Python work."""
+        """Write the entries, staged, for `publish_staged`: for each, what became of it
+        (None: not attempted, after the archive failed).  With `sync`, each staging
+        directory is to fsync its files at its `publish`; else the caller syncs the file
+        system.  One at a time, stopping at a failure of the archive; a large batch from
+        several threads, whose system calls overlap the others' Python work."""
         if len(planned) < PARALLEL_ENTRIES:
             results: list[_Result] = []
             for entry_id, entry in planned:
@@ -618,11 +615,12 @@ class _Transaction:
         with ThreadPoolExecutor(max_workers=PARALLEL_ENTRIES) as pool:
             return list(pool.map(lambda item: self.write_one(item[0], item[1], sync), planned))
 
-    def publish_synced_once(self, results: list[_Result]) -> list[_Result]:
-        """The staged entries of a batch written without fsyncs: one syncfs of the
-        archive's file system, then each renamed to its id.
+    def publish_staged(self, results: list[_Result], by_syncfs: bool) -> list[_Result]:
+        """The staged entries of a batch, made durable and renamed to their ids, in order,
+        until the archive fails.  Each is fsynced (its files, then itself) before its
+        rename, or, `by_syncfs`, all of them by one syncfs of the archive's file system.
 
-        As durable as an fsync of each file and directory: syncfs writes back every
+        One syncfs is as durable as an fsync of each file and directory: it writes back every
         dirty page and inode of the file system, commits its journal and waits
         (syncfs(2)), so every file and every name inside the staging directories is on
         disk when it returns 0, and since Linux 5.8 it returns the write-back errors
@@ -632,7 +630,8 @@ class _Transaction:
         syncs (`make_durable`) before it unlinks, or staging directories it removes."""
         staged = [r for r in results if isinstance(r, _Published)]
         try:
-            self.archive.sync_filesystem(self.archive_fd)
+            if by_syncfs:
+                self.archive.sync_filesystem(self.archive_fd)
         except ArchiveUnwritable as e:
             for published in staged:
                 assert published.staging is not None
@@ -642,7 +641,7 @@ class _Transaction:
         for index, result in enumerate(results):
             if not isinstance(result, _Published) or result.staging is None:
                 continue
-            if failed:  # the archive failed at an earlier rename: not attempted
+            if failed:  # the archive failed at an earlier entry: not attempted
                 result.staging.discard()
                 results[index] = None
                 continue
@@ -651,7 +650,8 @@ class _Transaction:
         return results
 
     def rename(self, published: _Published, staging: Staging) -> _Result:
-        """A staged entry, durable, renamed to its id (or not, and why)."""
+        """A staged entry made durable (unless by syncfs) and renamed to its id (or not,
+        and why)."""
         try:
             staging.publish(published.entry_id, sync_archive=False)
         except ArchiveUnwritable as e:
@@ -672,7 +672,7 @@ class _Transaction:
 
     def write_entry(self, entry_id: str, entry: Entry, sync: bool) -> _Published:
         """Everything the entry's directory holds (the records' copies, the log and the
-        manifest), staged; with `sync`, fsynced and renamed to `entry_id`."""
+        manifest), staged, to be published as `entry_id`."""
         from pstore_archiver.analysis import (  # only for an entry
             ANALYSIS_BYTES,
             KERNEL_LOG_KINDS,
@@ -705,16 +705,12 @@ class _Transaction:
             )
             written = staging.write(MANIFEST_NAME, render_manifest(manifest))
             size += written.size
-            if sync:
-                staging.publish(entry_id, sync_archive=False)
         except Exception:
             staging.discard()
             raise
         stored = StoredEntry(manifest, size, written.key)
         frames = analysis.call_trace if analysis else ()
-        return _Published(
-            entry_id, entry, manifest, stored, journal_text, frames, None if sync else staging
-        )
+        return _Published(entry_id, entry, manifest, stored, journal_text, frames, staging)
 
     def copy_record(self, staging: Staging, record: Record) -> int:
         """Copy one record byte-exact (mtime = its time); the bytes written must be the

@@ -40,6 +40,7 @@ from faults import (
     ENV_KILL_AT,
     ENV_LOG,
     NEEDS_SPACE,
+    STAGING_PREFIX,
     Durability,
     Injector,
     KillHere,
@@ -513,6 +514,21 @@ def test_clean_run_is_perfect_and_every_write_goes_through_the_harness(
     reference = clean_run(scenario, injector, scratch / "clean")
     assert reference.entries
     assert {op.kind for op in reference.ops} >= {"mkdir", "create", "write", "fsync", "rename"}
+
+
+def test_a_small_batch_is_written_whole_before_its_first_fsync(
+    injector: Injector, scratch: Path
+) -> None:
+    """Below SYNCFS_ENTRIES, each entry's files and directory are fsynced at its
+    publication, after the whole batch is written, so that the file system can write
+    them back together; not each file right after its write."""
+    ops = clean_run(BY_NAME["seed-erst"], injector, scratch / "clean").ops
+    staged = [op for op in ops if STAGING_PREFIX in op.target]
+    writes = [op.index for op in staged if op.kind == "write"]
+    fsyncs = [op.index for op in staged if op.kind == "fsync"]
+    # 5 copies, 2 logs, 2 manifests and the 2 directories
+    assert len(fsyncs) == 11, "\n".join(map(str, staged))
+    assert max(writes) < min(fsyncs), "\n".join(map(str, staged))
 
 
 def test_every_kind_of_call_is_covered(injector: Injector, scratch: Path) -> None:
