@@ -41,7 +41,17 @@ PURE: dict[str, frozenset[str]] = {
     "strenum": frozenset(),
     "terminal": frozenset(),
     "times": frozenset(),
-    "typing_lite": frozenset(),
+    # builds a class as collections.namedtuple does: its own exec() of a __new__ (once for
+    # each number of fields), its field getters, and its version's methods
+    "typing_lite": frozenset(
+        {
+            "exec()",
+            "_collections._tuplegetter",
+            "types.FunctionType",
+            "sys",
+            "sys.version_info",
+        }
+    ),
     "timespec": frozenset({LOCAL_ZONE}),  # `today` is midnight in the local zone
     "units": frozenset(),
 }

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import copy
+import inspect
+import pickle
+import types
 import typing
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from pstore_archiver import typing_lite
+from pstore_archiver.records import RecordName, parse_record_name
 
 
 def point_class(base: type) -> type:
@@ -56,3 +63,67 @@ def test_named_tuple_methods_cannot_be_replaced() -> None:
 
             def _replace(self) -> None:  # type: ignore[misc]  # mypy refuses it too
                 pass
+
+
+def make_classes(fields: int, defaults: int) -> tuple[Any, Any]:
+    """The same class from typing_lite.NamedTuple and typing.NamedTuple."""
+    names = [f"f{index}" for index in range(fields)]
+    body: dict[str, Any] = {"__annotations__": dict.fromkeys(names, "int"), "__module__": __name__}
+    body.update({name: -index for index, name in enumerate(names) if index >= fields - defaults})
+    lite, real = (
+        types.new_class("Many", (base,), {}, lambda namespace: namespace.update(body))
+        for base in (typing_lite.NamedTuple, typing.NamedTuple)
+    )
+    return lite, real
+
+
+def outcome(call: Callable[[Any], object], cls: Any) -> object:
+    try:
+        return call(cls)
+    except (TypeError, ValueError) as e:
+        return type(e)
+
+
+@pytest.mark.parametrize(("fields", "defaults"), [(0, 0), (1, 0), (1, 1), (3, 2), (25, 3)])
+def test_named_tuple_behaves_as_typings_with_any_number_of_fields(
+    fields: int, defaults: int
+) -> None:
+    """`__new__` is compiled once per number of fields and renamed: each class still has
+    its own signature, defaults, errors and methods."""
+    lite, real = make_classes(fields, defaults)
+    args = list(range(100, 100 + fields))
+    keywords = {f"f{index}": value for index, value in enumerate(args)}
+    first = dict(list(keywords.items())[:1])
+    calls: list[Callable[[Any], object]] = [
+        lambda cls: cls(*args),
+        lambda cls: cls(**keywords),
+        lambda cls: cls(*args[: fields - defaults]),
+        lambda cls: cls(*args, 1),
+        lambda cls: cls(*args[:-1]),
+        lambda cls: cls(*args, **first),
+        lambda cls: cls(nope=1),
+        lambda cls: repr(cls(*args)),
+        lambda cls: cls(*args)._asdict(),
+        lambda cls: cls(*args)._replace(**first),
+        lambda cls: cls(*args)._replace(nope=1),
+        lambda cls: cls._make(args),
+        lambda cls: cls._make([*args, 1]),
+        lambda cls: cls(*args).__getnewargs__(),
+        lambda cls: (cls._fields, cls._field_defaults, getattr(cls, "__match_args__", None)),
+        lambda cls: sorted(name for name in dir(cls) if not name.startswith("__")),
+        lambda cls: hasattr(cls, "__replace__"),
+        lambda cls: [
+            (p.name, p.default, p.kind) for p in inspect.signature(cls).parameters.values()
+        ],
+        lambda cls: cls.__new__.__defaults__,
+        lambda cls: [getattr(cls(*args), f"f{index}") for index in range(fields)],
+        lambda cls: copy.copy(cls(*args)),
+    ]
+    for number, call in enumerate(calls):
+        assert outcome(call, lite) == outcome(call, real), number
+
+
+def test_named_tuple_pickles() -> None:
+    name = parse_record_name("dmesg-erst-6319986351055831041")
+    again = pickle.loads(pickle.dumps(name))
+    assert (again, type(again)) == (name, RecordName)
