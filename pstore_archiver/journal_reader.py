@@ -70,7 +70,7 @@ def _glob_files(pattern: str | None) -> list[str]:
 
 def _announcements(reader: Any, fields: Sequence[str]) -> Iterator[dict[str, str]]:
     try:
-        reader.add_match(f"MESSAGE_ID={MessageId.dump_archived.value}".encode())
+        reader.add_match(f"MESSAGE_ID={MessageId.dump_archived}".encode())
         get = reader._get
         while reader._next():
             entry = {}

@@ -17,6 +17,7 @@ from pstore_archiver.journal import (
     Field,
     MessageId,
     Sink,
+    constants,
     cut_to_newest,
     dump_priority,
     send_entry_archived,
@@ -28,12 +29,12 @@ ARCHIVER = [sys.executable, "-m", "pstore_archiver"]
 
 
 def test_every_field_name_is_one_journald_keeps() -> None:
-    names = [f.value for f in Field] + ["MESSAGE_ID", "SYSLOG_IDENTIFIER"]
+    names = [*constants(Field).values(), "MESSAGE_ID", "SYSLOG_IDENTIFIER"]
     assert [n for n in names if not re.fullmatch(r"[A-Z][A-Z0-9_]{0,63}", n)] == []
 
 
 def test_message_ids_are_distinct_128_bit_ids() -> None:
-    ids = [m.value for m in MessageId]
+    ids = list(constants(MessageId).values())
     assert len(set(ids)) == len(ids)
     assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
 

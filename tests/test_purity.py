@@ -38,7 +38,6 @@ PURE: dict[str, frozenset[str]] = {
     "records": frozenset(),
     "redact": frozenset(),
     "retention": frozenset(),
-    "strenum": frozenset(),
     "terminal": frozenset(),
     "times": frozenset(),
     # builds a class as collections.namedtuple does: its own exec() of a __new__ (once for
@@ -140,7 +139,7 @@ def test_every_module_that_says_it_is_pure_is_checked() -> None:
         for path in PACKAGE.glob("*.py")
         if "Pure" in (ast.get_docstring(module_tree(path.stem)) or "")
     }
-    assert said | {"errors", "strenum"} == set(PURE)  # these two are pure without saying so
+    assert said | {"errors"} == set(PURE)  # pure without saying so
 
 
 @pytest.mark.parametrize(

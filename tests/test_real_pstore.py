@@ -72,7 +72,7 @@ def test_run_on_a_real_pstore_without_backend_says_so(tmp_path: Path) -> None:
         store, "--source", str(store), "--archive", str(tmp_path / "a"), "run"
     )
     assert result.returncode == 0, result.stderr
-    assert f"MESSAGE_ID={MessageId.no_backend.value}" in result.stderr
+    assert f"MESSAGE_ID={MessageId.no_backend}" in result.stderr
     assert "no pstore backend is registered" in result.stderr
     assert "nothing to archive" in result.stdout
 
@@ -96,4 +96,4 @@ def test_a_plain_directory_is_not_taken_for_pstore(tmp_path: Path) -> None:
         timeout=60,
         check=True,
     )
-    assert MessageId.no_backend.value not in result.stderr
+    assert MessageId.no_backend not in result.stderr

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from pstore_archiver.journal import Field, MessageId
+from pstore_archiver.journal import Field, FieldName, MessageId, MessageIdHex, constants
 
 ROOT = Path(__file__).resolve().parent.parent
 UNITS = ROOT / "units"
@@ -32,7 +32,7 @@ EXEC_START = "/usr/bin/pstore-archiver run"
 # The fields each catalog entry substitutes (@FIELD@).  journalctl prints the bare field name
 # for a field the message lacks, so the service must send every field listed here with the
 # message, and the catalog must use no other.
-CATALOG_FIELDS: dict[MessageId, frozenset[Field]] = {
+CATALOG_FIELDS: dict[MessageIdHex, frozenset[FieldName]] = {
     MessageId.dump_archived: frozenset(
         {Field.entry, Field.reason, Field.oopscount, Field.backend, Field.archive_path}
     ),
@@ -368,11 +368,13 @@ def catalog() -> list[CatalogEntry]:
 def test_catalog_has_one_entry_per_message_id() -> None:
     ids = Counter(entry.id for entry in catalog())
     assert {i: n for i, n in ids.items() if n != 1} == {}
-    assert sorted(ids) == sorted(m.value for m in MessageId)
+    assert sorted(ids) == sorted(constants(MessageId).values())
 
 
 def test_catalog_entries_are_labelled_with_their_message_id_name() -> None:
-    assert {entry.id: entry.name for entry in catalog()} == {m.value: m.name for m in MessageId}
+    assert {entry.id: entry.name for entry in catalog()} == {
+        value: name for name, value in constants(MessageId).items()
+    }
 
 
 def test_catalog_entries_have_subject_origin_and_body() -> None:
@@ -388,11 +390,11 @@ def test_catalog_uses_the_fields_its_messages_carry() -> None:
         entry.id: set(VARIABLE.findall("\n".join([*entry.headers.values(), entry.body])))
         for entry in catalog()
     }
-    assert used == {m.value: {f.value for f in fields} for m, fields in CATALOG_FIELDS.items()}
+    assert used == {m: set(fields) for m, fields in CATALOG_FIELDS.items()}
 
 
 def test_catalog_tells_what_to_run() -> None:
-    text = {MessageId(entry.id): entry.body for entry in catalog()}
+    text = {entry.id: entry.body for entry in catalog()}
     for message in (MessageId.dump_archived, MessageId.record_archived):
         assert "pstore-archiver info @PSTORE_ENTRY@" in text[message]
         assert "pstore-archiver dump @PSTORE_ENTRY@" in text[message]
