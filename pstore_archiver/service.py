@@ -154,8 +154,8 @@ def read_os_release() -> str | None:
 
 def _read_id(path: str) -> str | None:
     try:
-        with open(path, encoding="ascii", errors="replace") as f:
-            return f.read(256).strip().replace("-", "") or None
+        with open(path, "rb") as f:  # bytes: a text file would load the ascii codec (0.2 ms)
+            return f.read(256).decode("ascii", "replace").strip().replace("-", "") or None
     except OSError:
         return None
 
