@@ -43,10 +43,12 @@ and on the one call trace, so the time is linear in the size of the text.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
 
 from pstore_archiver.records import sha256_hash  # not hashlib, which loads OpenSSL: ~3 ms
-from pstore_archiver.typing_lite import NamedTuple
+from pstore_archiver.typing_lite import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
 
 # `<N>`, `[  123.456789]`, then with CONFIG_PRINTK_CALLER `[  T123]` or `[    C1]`.
 # (`(?:x|)` is `(?:x)?`, which sre tries more slowly.)

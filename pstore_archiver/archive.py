@@ -20,7 +20,6 @@ import json
 import os
 import re
 import stat
-from collections.abc import Iterable, Iterator
 
 from pstore_archiver.diagnostics import log
 from pstore_archiver.errors import (
@@ -35,6 +34,7 @@ from pstore_archiver.records import sha256_hash
 from pstore_archiver.typing_lite import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
     from typing import Any
 
 LOCK_NAME = ".lock"

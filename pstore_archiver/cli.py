@@ -8,7 +8,6 @@ import io
 import os
 import sys
 import time
-from collections.abc import Sequence
 
 from pstore_archiver import __version__
 from pstore_archiver.diagnostics import log
@@ -27,6 +26,7 @@ from pstore_archiver.typing_lite import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:  # argparse, json, datetime, typing: off `run`'s start-up (bench/RESULTS.md)
     import argparse
+    from collections.abc import Sequence
     from datetime import datetime
     from typing import Any, Callable
 

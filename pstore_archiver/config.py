@@ -19,13 +19,13 @@ import json
 import os
 import stat
 import sys
-from collections.abc import Mapping
 
 from pstore_archiver import __version__
 from pstore_archiver.errors import ConfigError, describe_os_error, ignoring
 from pstore_archiver.typing_lite import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
 
 DEFAULT_PATH = "/etc/pstore-archiver.toml"

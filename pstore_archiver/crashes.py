@@ -9,12 +9,15 @@ records (fleet-facts.md, "Duplicates").  Field values are what the sender claime
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import NamedTuple
 
 from pstore_archiver.query import format_local, same_backend
 from pstore_archiver.terminal import escape
+from pstore_archiver.typing_lite import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
 
 
 class Crash(NamedTuple):

@@ -7,9 +7,12 @@ Structured events go to `journal`; this is for everything else.  A few lines in 
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
 
 from pstore_archiver.terminal import escape
+from pstore_archiver.typing_lite import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 LEVELS = {"debug": 10, "info": 20, "notice": 20, "warning": 30, "err": 40, "crit": 50}
 PREFIX = "pstore-archiver: "

@@ -7,7 +7,6 @@ other record.  Section numbers refer to `kernel-pstore-format.md`.
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable, Iterable, Sequence
 
 from pstore_archiver.records import (
     EFI_BACKENDS,
@@ -17,7 +16,10 @@ from pstore_archiver.records import (
     decode_erst_id,
 )
 from pstore_archiver.times import format_stamp_ns
-from pstore_archiver.typing_lite import NamedTuple
+from pstore_archiver.typing_lite import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from collections.abc import Hashable, Iterable, Sequence
 
 # Parts of one EFI dump are written 1-3 s apart (fixtures README); dumps of two boots with
 # the same Reason#count are minutes apart.  A larger gap between parts means another dump.

@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping, Sequence
 
 from pstore_archiver.terminal import escape
 from pstore_archiver.typing_lite import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
     from typing import Callable, NewType, TextIO
 
     from pstore_archiver.manifest import Manifest
 
     FieldName = NewType("FieldName", str)
     MessageIdHex = NewType("MessageIdHex", str)
+    Fields = Mapping[FieldName, str]
 else:
     FieldName = MessageIdHex = str
 
@@ -71,9 +72,6 @@ class Field:
     records_left = FieldName("PSTORE_RECORDS_LEFT")
     bytes_freed = FieldName("PSTORE_BYTES_FREED")
     error = FieldName("PSTORE_ERROR")
-
-
-Fields = Mapping[FieldName, str]
 
 
 def constants(namespace: type) -> dict[str, str]:

@@ -12,13 +12,16 @@ bench/fleet_top.py).
 from __future__ import annotations
 
 import glob
-from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from pstore_archiver.diagnostics import log
 from pstore_archiver.errors import UsageError, describe_os_error
 from pstore_archiver.journal import MessageId
+from pstore_archiver.typing_lite import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
 
 _LOCAL_ONLY = 1  # sd_journal_open()'s SD_JOURNAL_LOCAL_ONLY: this machine's journal
 

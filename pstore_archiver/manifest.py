@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
 
 from pstore_archiver.dumps import Entry
 from pstore_archiver.records import sha256_hash
@@ -14,6 +13,7 @@ from pstore_archiver.times import parse_time as parse_time
 from pstore_archiver.typing_lite import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:  # the analysis is imported only when a log is analysed
+    from collections.abc import Iterable
     from typing import Any
 
     from pstore_archiver.analysis import Analysis

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
 from pstore_archiver.analysis import analyze_entry
@@ -11,7 +9,12 @@ from pstore_archiver.errors import NothingFound, UsageError
 from pstore_archiver.manifest import Manifest
 from pstore_archiver.terminal import escape, escape_line
 from pstore_archiver.times import format_time_ns, utc_from_ns
+from pstore_archiver.typing_lite import TYPE_CHECKING
 from pstore_archiver.units import format_size
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from datetime import datetime
 
 COLUMNS = ("TIME", "ID", "BACKEND", "KIND", "DUMP", "PARTS", "PROCESS", "SUMMARY")
 # One backend, two names: the kernel calls the EFI backend `efi` before 6.2 and `efi_pstore`

@@ -7,13 +7,13 @@ No I/O here: functions take names and bytes.  Section numbers refer to
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
 
 from pstore_archiver.typing_lite import TYPE_CHECKING, NamedTuple
 
 # CPython's own SHA-256, same interface as hashlib's: hashlib would load OpenSSL, a tenth
 # of the boot run's imports.
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
     from hashlib import sha256
 else:
     try:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from pstore_archiver.typing_lite import TYPE_CHECKING, NamedTuple
 
-from pstore_archiver.typing_lite import NamedTuple
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 
 class Limits(NamedTuple):

@@ -23,7 +23,6 @@ stops the run.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from pstore_archiver import journal
 from pstore_archiver.archive import (
@@ -62,6 +61,7 @@ from pstore_archiver.times import format_time_ns
 from pstore_archiver.typing_lite import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Mapping, Sequence
     from typing import Any, Union
 
 DEFAULT_IMPORT_PATH = "/var/lib/systemd/pstore"

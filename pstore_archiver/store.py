@@ -15,11 +15,13 @@ import errno
 import os
 import re
 import stat
-from collections.abc import Iterator
 
 from pstore_archiver.errors import StoreError, describe_os_error
 from pstore_archiver.records import Record, RecordReader
-from pstore_archiver.typing_lite import NamedTuple
+from pstore_archiver.typing_lite import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 READ_CHUNK = 1 << 20
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
