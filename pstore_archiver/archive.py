@@ -458,6 +458,8 @@ class Archive:
         removed = []
         try:
             for name in os.listdir(dir_fd):
+                if not name.startswith(TEMPORARY_PREFIX):  # most runs compile no pattern
+                    continue
                 match = re.fullmatch(TEMPORARY_NAME, name)
                 if match is None:
                     continue
