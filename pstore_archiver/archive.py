@@ -615,18 +615,22 @@ class Archive:
         fresh: dict[str, StoredEntry | Damaged] = {}
         reread = False
         for entry_id in self.entry_ids():
+            known = index.get(entry_id)
+            published = self._published.get(entry_id)
+            if known is None and published is None:  # read it: nothing to compare keys with
+                reread = True
+                fresh[entry_id] = self._load_entry(entry_id)
+                continue
             try:
                 key: FileKey | None = FileKey.of(
                     os.stat(os.path.join(self.path, entry_id, MANIFEST_NAME), follow_symlinks=False)
                 )
             except OSError:
                 key = None
-            known = index.get(entry_id)
             if key is not None and known is not None and known.key == key:
                 fresh[entry_id] = known
                 continue
             reread = True
-            published = self._published.get(entry_id)
             if published is not None and published.key == key:
                 fresh[entry_id] = published
                 continue

@@ -107,9 +107,7 @@ class Manifest(NamedTuple):
     signature: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        document: dict[str, Any] = {"schema": SCHEMA}
-        for field, value in zip(self._fields, self):
-            document[_KEYS.get(field, field)] = value
+        document: dict[str, Any] = {"schema": SCHEMA, **dict(zip(_JSON_KEYS, self))}
         document["crash_time"] = format_time_ns(self.crash_time_ns)
         document["missing_parts"] = list(self.missing_parts)
         document["records"] = [record._asdict() for record in self.records]
@@ -129,6 +127,7 @@ class Manifest(NamedTuple):
 
 
 _KEYS = {"entry_id": "id", "oopscount": "count", "crash_time_ns": "crash_time"}
+_JSON_KEYS = tuple(_KEYS.get(field, field) for field in Manifest._fields)  # in field order
 
 
 class ManifestError(ValueError):
