@@ -741,8 +741,11 @@ def test_an_explicit_store_must_exist_the_default_may_not(
     assert done.code == 78 and "does not exist" in done.err
     assert pa(capsys, "--source", str(tmp_path / "nonexistent"), "config", "--check").code == 78
     (tmp_path / "file").write_text("x")
-    assert (
-        pa(capsys, "--source", str(tmp_path / "file"), "--archive", str(archive), "run").code == 78
+    done = pa(capsys, "--source", str(tmp_path / "file"), "--archive", str(archive), "run")
+    assert done.code == 78
+    assert done.err == (
+        f"pstore-archiver: (command line): source.path = {str(tmp_path / 'file')!r}: is not a "
+        "directory (expected the pstore directory)\n"
     )
     # the default store (here a missing directory standing for /sys/fs/pstore): a notice, 0
     monkeypatch.setitem(config_module.DEFAULTS, "source", {"path": str(tmp_path / "no-pstore")})

@@ -285,6 +285,11 @@ def test_missing_directories(
     archive = tmp_path / "archive"
     assert main(["--archive", str(archive), "import", str(tmp_path / "nope")]) == 78
     assert "does not exist" in capsys.readouterr().err
+    (tmp_path / "file").write_text("x")
+    assert main(["--archive", str(archive), "import", str(tmp_path / "file")]) == 78
+    assert f"import {str(tmp_path / 'file')!r}: is not a directory (expected what" in (
+        capsys.readouterr().err
+    )
     monkeypatch.setattr(service, "DEFAULT_IMPORT_PATH", tmp_path / "var-lib-systemd-pstore")
     assert main(["--archive", str(archive), "import"]) == 0  # nothing left by systemd-pstore
     assert "left nothing to import" in capsys.readouterr().err
