@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -321,3 +323,29 @@ def test_smoke_run_of_the_real_bench(tmp_path: Path) -> None:
         document["boot"]["seed ERST store (5 records)"]["pstore-archiver"]["median_s"]
     )
     assert {p: p.read_bytes() for p in committed} == committed
+
+
+def test_scale_runs_fall_back_to_the_work_directory_without_a_new_ext4(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Where no ext4 can be made for the scale runs (no loop device, as in some
+    containers), the bench says so and writes their archives to the work directory."""
+    import boot_namespace
+    import measure
+    import run as bench_run
+
+    def no_loop_device(image: str, target: str, size_bytes: int) -> None:
+        raise boot_namespace.NamespaceError("mount: failed to set up loop device")
+
+    class Stub:  # the two things Runner.archive_parent uses
+        workdir = tmp_path
+        counter = 0
+        fresh = measure.Runner.fresh
+        archive_parent = measure.Runner.archive_parent
+
+    monkeypatch.setattr(boot_namespace, "fresh_ext4", no_loop_device)
+    monkeypatch.setattr(shutil, "which", lambda name: f"/sbin/{name}")
+    runner = cast("measure.Runner", Stub())
+    assert bench_run.scale_file_system(runner, inside=True) is ArchiveFs.WORKDIR
+    assert "no new ext4 here (mount: failed to set up loop device)" in capsys.readouterr().err
+    assert bench_run.scale_file_system(runner, inside=False) is ArchiveFs.WORKDIR
