@@ -1,9 +1,8 @@
 """The destination side: durable publication of entries, the lock, lookup of what is there.
 
-Only `write_new`, `write_stream`, `publish` and the syncs call fsync (STYLE 4.1): a file
-is written, flushed and synced; an entry directory is built under a temporary name,
-synced, renamed, and the archive directory synced, so an entry is either wholly there or
-not at all.
+Only `Staging.publish`, `make_durable` and the syncs call fsync (STYLE 4.1): an entry's
+files are written under a temporary directory name, then synced with it, the directory
+renamed and the archive directory synced, so an entry is either wholly there or not at all.
 
 The archive holds entries (directories named by their manifest's id) and the program's own
 files, whose names start with a dot: `.lock`, `.index.json`, `.last-run.json`, and
@@ -115,23 +114,17 @@ class Written(NamedTuple):
     key: FileKey
 
 
-def write_new(
-    dir_fd: int, name: str, data: bytes, mtime_ns: int | None = None, sync: bool = True
-) -> Written:
-    """Create `name` (never replace), write, set mtime, fsync (borg's SyncFile); without
-    `sync` the caller makes it durable (`sync_filesystem`)."""
-    return write_stream(dir_fd, name, [data], mtime_ns, sync)
+def write_new(dir_fd: int, name: str, data: bytes, mtime_ns: int | None = None) -> Written:
+    """Create `name` (never replace), write, set mtime; the caller makes it durable
+    (`Staging.publish`, or `Archive.sync_filesystem`)."""
+    return write_stream(dir_fd, name, [data], mtime_ns)
 
 
 def write_stream(
-    dir_fd: int,
-    name: str,
-    chunks: Iterable[bytes],
-    mtime_ns: int | None = None,
-    sync: bool = True,
+    dir_fd: int, name: str, chunks: Iterable[bytes], mtime_ns: int | None = None
 ) -> Written:
     """`write_new` for bytes that arrive in pieces, hashed as they are written: the
-    hash of the bytes that are then fsynced."""
+    hash of the bytes that are then made durable."""
     fd = os.open(name, _NEW_FLAGS, 0o600, dir_fd=dir_fd)
     digest = sha256_hash()
     size = 0
@@ -145,8 +138,6 @@ def write_stream(
                 view = view[written:]
         if mtime_ns is not None:
             os.utime(fd, ns=(mtime_ns, mtime_ns))
-        if sync:
-            os.fsync(fd)
         key = FileKey.of(os.fstat(fd))
     finally:
         os.close(fd)
@@ -272,7 +263,7 @@ class Staging:
 
     def write(self, name: str, data: bytes, mtime_ns: int | None = None) -> Written:
         try:
-            written = write_new(self.fd, name, data, mtime_ns, sync=False)
+            written = write_new(self.fd, name, data, mtime_ns)
         except OSError as e:
             raise self._failed("write", name, e) from e
         self.written.append(name)
@@ -284,7 +275,7 @@ class Staging:
         """Write a file from pieces; errors while producing the pieces propagate as
         they are (a record that cannot be read is not the archive's failure)."""
         try:
-            written = write_stream(self.fd, name, chunks, mtime_ns, sync=False)
+            written = write_stream(self.fd, name, chunks, mtime_ns)
         except OSError as e:
             raise self._failed("write", name, e) from e
         self.written.append(name)
@@ -617,16 +608,8 @@ class Archive:
         for entry_id in self.entry_ids():
             known = index.get(entry_id)
             published = self._published.get(entry_id)
-            if known is None and published is None:  # read it: nothing to compare keys with
-                reread = True
-                fresh[entry_id] = self._load_entry(entry_id)
-                continue
-            try:
-                key: FileKey | None = FileKey.of(
-                    os.stat(os.path.join(self.path, entry_id, MANIFEST_NAME), follow_symlinks=False)
-                )
-            except OSError:
-                key = None
+            # the manifest's key only to compare with one known: else it is read anyway
+            key = None if known is None and published is None else self._manifest_key(entry_id)
             if key is not None and known is not None and known.key == key:
                 fresh[entry_id] = known
                 continue
@@ -640,6 +623,13 @@ class Archive:
         self._damaged = [e for e in fresh.values() if isinstance(e, Damaged)]
         good = [e for e in fresh.values() if isinstance(e, StoredEntry)]
         return sorted(good, key=_entry_order)
+
+    def _manifest_key(self, entry_id: str) -> FileKey | None:
+        try:
+            where = os.path.join(self.path, entry_id, MANIFEST_NAME)
+            return FileKey.of(os.stat(where, follow_symlinks=False))
+        except OSError:
+            return None
 
     def damaged(self) -> list[Damaged]:
         """The damaged entries the last `entries()` found, by id."""

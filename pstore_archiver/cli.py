@@ -226,8 +226,8 @@ def _check_import_directory(directory: str, config: Any) -> None:
     check_distinct(
         f"import {directory!r}",
         directory,
-        f"archive.path = {str(config.archive_path)!r}",
-        str(config.archive_path),
+        f"archive.path = {config.archive_path!r}",
+        config.archive_path,
     )
 
 

@@ -289,13 +289,13 @@ def _config_or_none(
 
 def source_is_default(config: Config) -> bool:
     """The store is the default /sys/fs/pstore (missing there means no pstore: a notice)."""
-    return str(config.source_path) == str(DEFAULTS["source"]["path"])
+    return config.source_path == str(DEFAULTS["source"]["path"])
 
 
 def check_paths(config: Config) -> None:
     """Empty, NUL-holding, equal or nested store and archive paths (either way round,
     after resolving the symbolic links that exist) are configuration errors."""
-    source, archive = str(config.source_path), str(config.archive_path)
+    source, archive = config.source_path, config.archive_path
     check_distinct(
         f"source.path = {source!r} ({_from(config, 'source.path')})",
         source,

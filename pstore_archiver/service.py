@@ -169,7 +169,7 @@ def check_source(config: Config) -> None:
         problem = _why_not_a_directory(config.source_path)
         origin = config.origins.get("source.path", "(configuration)")
         raise ConfigError(
-            f"{origin}: source.path = {str(config.source_path)!r}: {problem} "
+            f"{origin}: source.path = {config.source_path!r}: {problem} "
             "(expected the pstore directory)"
         )
 
@@ -350,7 +350,7 @@ class _Published(NamedTuple):
     stored: StoredEntry
     journal_text: bytes | None
     frames: tuple[str, ...]  # the call trace, for PSTORE_FRAMES
-    staging: Staging | None = None  # staged: not yet made durable and renamed to entry_id
+    staging: Staging  # where it was written, to be made durable and renamed to entry_id
 
 
 class _Refused(NamedTuple):
@@ -634,24 +634,24 @@ class _Transaction:
                 self.archive.sync_filesystem(self.archive_fd)
         except ArchiveUnwritable as e:
             for published in staged:
-                assert published.staging is not None
                 published.staging.discard()
             return [e if isinstance(r, _Published) else r for r in results]
         failed = False
         for index, result in enumerate(results):
-            if not isinstance(result, _Published) or result.staging is None:
+            if not isinstance(result, _Published):
                 continue
             if failed:  # the archive failed at an earlier entry: not attempted
                 result.staging.discard()
                 results[index] = None
                 continue
-            results[index] = self.rename(result, result.staging)
+            results[index] = self.rename(result)
             failed = isinstance(results[index], ArchiveUnwritable)
         return results
 
-    def rename(self, published: _Published, staging: Staging) -> _Result:
+    def rename(self, published: _Published) -> _Result:
         """A staged entry made durable (unless by syncfs) and renamed to its id (or not,
         and why)."""
+        staging = published.staging
         try:
             staging.publish(published.entry_id, sync_archive=False)
         except ArchiveUnwritable as e:
@@ -660,7 +660,7 @@ class _Transaction:
         except EntryRefused as e:
             staging.discard()
             return _Refused(published.entry_id, published.entry, str(e))
-        return published._replace(staging=None)
+        return published
 
     def write_one(self, entry_id: str, entry: Entry, sync: bool) -> _Result:
         try:
