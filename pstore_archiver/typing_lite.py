@@ -4,7 +4,8 @@ Importing `typing` costs `run` about 3 ms of its start, and each `typing.NamedTu
 compiles every field's annotation into a ForwardRef (about 2 ms more for the run path's
 classes).  Here `NamedTuple` builds the class `collections.namedtuple` builds, with the
 same methods, but without compiling a `__new__` for each class (`namedtuple` evaluates
-source text for it, about 35 us a class; the run path has some 35 classes); type checkers
+source text for it, about 35 us a class; the run path has some 35 classes): `tuple_new`
+holds one for each number of fields, compiled when the package is installed; type checkers
 see `typing.NamedTuple` itself, and mypy takes any `TYPE_CHECKING` as true.
 """
 
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
 else:
     import sys
     from types import FunctionType
+
+    from pstore_archiver import tuple_new
 
     try:
         from _collections import _tuplegetter  # what collections.namedtuple uses
@@ -33,11 +36,14 @@ else:
     })  # fmt: skip
     _SPECIAL = frozenset({"__module__", "__name__", "__annotations__"})
     _NEW_GLOBALS = {"_tuple_new": tuple.__new__}
-    _NEW_CODE = {}  # by number of fields: the code of a `__new__`, parameters _0, _1, ...
+    _NEW_CODE = {}  # by number of fields, above tuple_new's: a `__new__`, parameters _0, _1, ...
 
-    def _new_method(name, fields, defaults):
-        """`def __new__(_cls, x, y=0): return _tuple_new(_cls, (x, y))`: compiled once
-        for each number of fields, its parameters renamed to the fields."""
+    def _new_code(fields):
+        """The code of `def __new__(_cls, a, b): return tuple.__new__(_cls, (a, b))` for
+        this number of fields: tuple_new's, compiled at install, or compiled here once."""
+        written = getattr(tuple_new, f"new{len(fields)}", None)
+        if written is not None:
+            return written.__code__, written.__globals__
         code = _NEW_CODE.get(len(fields))
         if code is None:
             params = "".join(f"_{index}, " for index in range(len(fields)))
@@ -45,8 +51,14 @@ else:
             namespace = {}
             exec(source, _NEW_GLOBALS, namespace)
             code = _NEW_CODE[len(fields)] = namespace["__new__"].__code__
-        code = code.replace(co_varnames=("_cls", *fields))
-        new = FunctionType(code, _NEW_GLOBALS, "__new__", tuple(defaults))
+        return code, _NEW_GLOBALS
+
+    def _new_method(name, fields, defaults):
+        """`def __new__(_cls, x, y=0): return tuple.__new__(_cls, (x, y))`: one written for
+        each number of fields, its parameters renamed to the fields."""
+        code, globals_ = _new_code(fields)
+        code = code.replace(co_name="__new__", co_varnames=("_cls", *fields))
+        new = FunctionType(code, globals_, "__new__", tuple(defaults))
         new.__qualname__ = f"{name}.__new__"
         new.__doc__ = f"Create new instance of {name}({', '.join(fields)})"
         return new

@@ -40,8 +40,9 @@ PURE: dict[str, frozenset[str]] = {
     "retention": frozenset(),
     "terminal": frozenset(),
     "times": frozenset(),
-    # builds a class as collections.namedtuple does: its own exec() of a __new__ (once for
-    # each number of fields), its field getters, and its version's methods
+    # builds a class as collections.namedtuple does: a __new__ (tuple_new's, or its own
+    # exec() of one, once for each number of fields above those), its field getters, and
+    # its version's methods
     "typing_lite": frozenset(
         {
             "exec()",
@@ -52,6 +53,7 @@ PURE: dict[str, frozenset[str]] = {
         }
     ),
     "timespec": frozenset({LOCAL_ZONE}),  # `today` is midnight in the local zone
+    "tuple_new": frozenset(),
     "units": frozenset(),
 }
 

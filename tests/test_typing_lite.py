@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from pstore_archiver import typing_lite
+from pstore_archiver import tuple_new, typing_lite
 from pstore_archiver.records import RecordName, parse_record_name
 
 
@@ -84,12 +84,14 @@ def outcome(call: Callable[[Any], object], cls: Any) -> object:
         return type(e)
 
 
-@pytest.mark.parametrize(("fields", "defaults"), [(0, 0), (1, 0), (1, 1), (3, 2), (25, 3)])
+@pytest.mark.parametrize(
+    ("fields", "defaults"), [(0, 0), (1, 0), (1, 1), (3, 2), (25, 3), (26, 0), (30, 2)]
+)
 def test_named_tuple_behaves_as_typings_with_any_number_of_fields(
     fields: int, defaults: int
 ) -> None:
-    """`__new__` is compiled once per number of fields and renamed: each class still has
-    its own signature, defaults, errors and methods."""
+    """`__new__` is tuple_new's for this number of fields (26 and 30: compiled here once)
+    and renamed: each class still has its own signature, defaults, errors and methods."""
     lite, real = make_classes(fields, defaults)
     args = list(range(100, 100 + fields))
     keywords = {f"f{index}": value for index, value in enumerate(args)}
@@ -127,3 +129,14 @@ def test_named_tuple_pickles() -> None:
     name = parse_record_name("dmesg-erst-6319986351055831041")
     again = pickle.loads(pickle.dumps(name))
     assert (again, type(again)) == (name, RecordName)
+
+
+def test_tuple_new_has_a_new_for_each_number_of_fields_up_to_25() -> None:
+    """Each `new<N>` takes N values after the class and makes the tuple of them, in order."""
+    written = sorted(int(name[3:]) for name in vars(tuple_new) if name.startswith("new"))
+    assert written == list(range(26))
+    for fields in written:
+        new = getattr(tuple_new, f"new{fields}")
+        values = tuple(range(fields))
+        assert new.__code__.co_argcount == fields + 1
+        assert (new(tuple, *values), type(new(tuple, *values))) == (values, tuple)
