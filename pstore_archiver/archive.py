@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import json
 import os
 import re
 import stat
 
+from pstore_archiver import json_lite
 from pstore_archiver.diagnostics import log
 from pstore_archiver.errors import (
     ArchiveUnreadable,
@@ -28,7 +28,13 @@ from pstore_archiver.errors import (
     describe_os_error,
     ignoring,
 )
-from pstore_archiver.manifest import DMESG_NAME, MANIFEST_NAME, Manifest, ManifestError
+from pstore_archiver.manifest import (
+    DMESG_NAME,
+    MANIFEST_NAME,
+    Manifest,
+    ManifestError,
+    render_document,
+)
 from pstore_archiver.records import sha256_hash
 from pstore_archiver.typing_lite import TYPE_CHECKING, NamedTuple
 
@@ -560,7 +566,7 @@ class Archive:
             os.close(fd)
         if len(data) > MAX_MANIFEST_BYTES:
             raise ValueError("too large for a manifest")
-        return json.loads(data), FileKey.of(info)
+        return json_lite.loads(data), FileKey.of(info)
 
     def read_log(self, entry_id: str) -> Iterator[bytes]:
         """An entry's text, in pieces (a huge entry is never held whole): the reassembled
@@ -660,7 +666,7 @@ class Archive:
             return self._index
         try:
             with open(os.path.join(self.path, INDEX_NAME), "rb") as f:
-                document = json.load(f)
+                document = json_lite.loads(f.read())
             if document.get("version") != INDEX_VERSION:
                 return {}
             index: dict[str, StoredEntry | Damaged] = {}
@@ -692,7 +698,7 @@ class Archive:
                 }
         self._index = entries
         document = {"version": INDEX_VERSION, "entries": items}
-        data = json.dumps(document, ensure_ascii=True, separators=(",", ":")).encode()
+        data = json_lite.dumps(document, separators=(",", ":")).encode()
         try:
             self.write_replace(INDEX_NAME, data)
         except OSError as e:  # read-only or full: queries still work, only slower
@@ -727,7 +733,7 @@ class Archive:
         rmtree(os.path.join(self.path, doomed))
 
     def write_last_run(self, report: dict[str, Any]) -> None:
-        data = json.dumps(report, indent=2, ensure_ascii=True).encode()
+        data = render_document(report)
         with ignoring(OSError):
             self.write_replace(LAST_RUN_NAME, data)
 
@@ -739,7 +745,7 @@ class Archive:
     def read_last_run(self) -> dict[str, Any] | None:
         try:
             with open(os.path.join(self.path, LAST_RUN_NAME), "rb") as f:
-                document = json.load(f)
+                document = json_lite.loads(f.read())
         except (OSError, ValueError, RecursionError):
             return None
         return document if isinstance(document, dict) else None

@@ -15,12 +15,11 @@ then archive, and unlink, its own files.
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 import sys
 
-from pstore_archiver import __version__
+from pstore_archiver import __version__, json_lite
 from pstore_archiver.errors import ConfigError, describe_os_error, ignoring
 from pstore_archiver.typing_lite import TYPE_CHECKING, NamedTuple
 
@@ -338,8 +337,8 @@ class ValidatedCache:
         if self.path is None or not self.key:
             return None
         try:
-            with open(self.path, encoding="utf-8") as f:
-                document = json.load(f)
+            with open(self.path, "rb") as f:
+                document = json_lite.loads(f.read())
             if document["key"] == self.key and document["version"] == __version__:
                 values, origins = document["values"], document["origins"]
                 if isinstance(values, dict) and isinstance(origins, dict):
@@ -357,7 +356,7 @@ class ValidatedCache:
         temporary = os.path.join(os.path.dirname(self.path), name)
         try:
             with open(temporary, "w", encoding="utf-8") as f:
-                f.write(json.dumps(document))
+                f.write(json_lite.dumps(document))
             os.replace(temporary, self.path)
         except OSError:  # only a cache: the next run validates again
             with ignoring(OSError):

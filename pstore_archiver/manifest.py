@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import re
 
+from pstore_archiver import json_lite
 from pstore_archiver.dumps import Entry
 from pstore_archiver.records import sha256_hash
 from pstore_archiver.times import format_time_ns as format_time_ns  # the manifest's times
@@ -199,16 +199,21 @@ def _analysis_fields(analysis: Analysis) -> dict[str, Any]:
 
 
 def render_manifest(manifest: Manifest) -> bytes:
-    """JSON with one key per line and one record per line: readable, and written by the
-    C encoder (json's indent= falls back to a pure-Python encoder ten times slower)."""
+    return render_document(manifest.to_json())
+
+
+def render_document(document: dict[str, Any]) -> bytes:
+    """JSON with one key per line and one object of a list per line (a manifest's records):
+    readable, and written by the C encoder (json's indent= falls back to a pure-Python
+    encoder ten times slower).  The keys are the program's own: nothing to escape."""
     lines = []
-    for key, value in manifest.to_json().items():
+    for key, value in document.items():
         if isinstance(value, list) and value and isinstance(value[0], dict):
             items = ",\n".join(f"    {_dump(item)}" for item in value)
             text = f"[\n{items}\n  ]"
         else:
             text = _dump(value)
-        lines.append(f'  "{key}": {text}')  # our own keys: nothing to escape
+        lines.append(f'  "{key}": {text}')
     return ("{\n" + ",\n".join(lines) + "\n}\n").encode()
 
 
@@ -235,11 +240,11 @@ def dump_json(value: Any, **options: Any) -> str:
     """json.dumps that keeps UTF-8 as it is, and writes a file name that is not UTF-8
     (Python's surrogate escapes, one per byte) as `\\udcXX` escapes, which read back
     as the same name."""
-    text = json.dumps(value, ensure_ascii=False, **options)
+    text = json_lite.dumps(value, ensure_ascii=False, **options)
     try:
         text.encode()
     except UnicodeEncodeError:
-        text = json.dumps(value, ensure_ascii=True, **options)
+        text = json_lite.dumps(value, ensure_ascii=True, **options)
     return text
 
 

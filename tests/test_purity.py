@@ -33,6 +33,15 @@ PURE: dict[str, frozenset[str]] = {
     "crashes": frozenset({LOCAL_ZONE}),  # `top`'s dates in the local zone
     "dumps": frozenset(),
     "errors": frozenset({"os.strerror"}),  # the text of an errno, for one-line messages
+    # json's own C scanner and encoder, without json
+    "json_lite": frozenset(
+        {
+            "_json.make_scanner",
+            "_json.make_encoder",
+            "_json.encode_basestring",
+            "_json.encode_basestring_ascii",
+        }
+    ),
     "manifest": frozenset(),
     "query": frozenset({LOCAL_ZONE}),  # times shown in the local zone, as coredumpctl does
     "records": frozenset(),

@@ -15,7 +15,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from stores import FakeRecord, copy_fixture, fixture_dir, seed_erst_store, write_store
+from stores import (
+    FakeRecord,
+    copy_fixture,
+    fixture_dir,
+    ramoops_console_pmsg_store,
+    seed_erst_store,
+    write_store,
+)
 
 import pstore_archiver
 from pstore_archiver.archive import Archive, KnownRecord
@@ -100,12 +107,18 @@ def test_seed_erst_store_gives_two_entries(dirs: tuple[Path, Path]) -> None:
     assert entries(archive) == ["20160818T021500Z-erst-oops1", "20160818T021500Z-erst-panic2"]
 
 
-def test_run_imports_none_of_typing_openssl_pathlib_contextlib_abc(dirs: tuple[Path, Path]) -> None:
+def test_run_imports_none_of_typing_openssl_pathlib_contextlib_abc_json(
+    dirs: tuple[Path, Path],
+) -> None:
     """Off run's start-up (issue 11): `typing` (3 ms, typing_lite), hashlib's OpenSSL
     (3 ms, records' builtin SHA-256), pathlib (5 ms: it imports urllib.parse; paths
-    are strings on the run path), contextlib (0.6 ms: errors.ignoring) and collections.abc
-    (0.15 ms: imported for annotations only, ruff's TC003), also when a dump is analysed."""
+    are strings on the run path), contextlib (0.6 ms: errors.ignoring), collections.abc
+    (0.15 ms: imported for annotations only, ruff's TC003) and json (1.9 ms: json_lite),
+    also when a dump is analysed, and into an archive with an index and manifests."""
     store, archive = dirs
+    write_store(store, ramoops_console_pmsg_store())
+    assert run(store, archive) == 0
+    (archive / ".index.json").unlink()  # read the manifests, then write the index again
     write_store(store, seed_erst_store())
     code = (
         "import sys; from pstore_archiver import cli, journal;"
@@ -116,10 +129,11 @@ def test_run_imports_none_of_typing_openssl_pathlib_contextlib_abc(dirs: tuple[P
     before = imported_modules("pass")
     imported = imported_modules(code, *argv)
     assert "pstore_archiver.analysis" in imported  # a dump was analysed
+    assert len(entries(archive)) == 5  # three from the first run
     assert (
         sorted(
             (imported - before)
-            & {"typing", "hashlib", "_hashlib", "pathlib", "contextlib", "collections.abc"}
+            & {"typing", "hashlib", "_hashlib", "pathlib", "contextlib", "collections.abc", "json"}
         )
         == []
     )
