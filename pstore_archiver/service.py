@@ -339,9 +339,6 @@ BATCH_ENTRIES = 256
 # not by an fsync of each file and directory (six for an entry of three records).
 SYNCFS_ENTRIES = 8
 
-# A batch of at least this many entries is written from as many threads.
-PARALLEL_ENTRIES = 8
-
 
 class _Published(NamedTuple):
     entry_id: str
@@ -599,21 +596,17 @@ class _Transaction:
         """Write the entries, staged, for `publish_staged`: for each, what became of it
         (None: not attempted, after the archive failed).  With `sync`, each staging
         directory is to fsync its files at its `publish`; else the caller syncs the file
-        system.  One at a time, stopping at a failure of the archive; a large batch from
-        several threads, whose system calls overlap the others' Python work."""
-        if len(planned) < PARALLEL_ENTRIES:
-            results: list[_Result] = []
-            for entry_id, entry in planned:
-                result = self.write_one(entry_id, entry, sync)
-                results.append(result)
-                if isinstance(result, ArchiveUnwritable):
-                    results.extend(None for _ in planned[len(results) :])
-                    break
-            return results
-        from concurrent.futures import ThreadPoolExecutor  # only for thousands of records
-
-        with ThreadPoolExecutor(max_workers=PARALLEL_ENTRIES) as pool:
-            return list(pool.map(lambda item: self.write_one(item[0], item[1], sync), planned))
+        system.  One at a time, stopping at a failure of the archive.  (Threads made a
+        batch slower: with no fsync among the writes, nothing blocks long enough for
+        another thread's Python work to overlap it, and they contend for the GIL.)"""
+        results: list[_Result] = []
+        for entry_id, entry in planned:
+            result = self.write_one(entry_id, entry, sync)
+            results.append(result)
+            if isinstance(result, ArchiveUnwritable):
+                results.extend(None for _ in planned[len(results) :])
+                break
+        return results
 
     def publish_staged(self, results: list[_Result], by_syncfs: bool) -> list[_Result]:
         """The staged entries of a batch, made durable and renamed to their ids, in order,

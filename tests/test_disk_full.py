@@ -229,8 +229,8 @@ def test_read_only_archive_refuses_then_archives_everything_once_writable(
 
 
 def test_a_large_batch_fills_the_disk_safely(namespace: MountNamespace, tmp_path: Path) -> None:
-    """Forty ramoops zones: a batch this large is written from several threads without
-    fsyncs and made durable by one syncfs (service.SYNCFS_ENTRIES). The tmpfs fills part
+    """Forty ramoops zones: a batch this large is written without fsyncs and made
+    durable by one syncfs (service.SYNCFS_ENTRIES). The tmpfs fills part
     way: whatever was not made durable stays in the store, exit 73; with room, the next
     run archives the rest once."""
     records = [
