@@ -113,30 +113,37 @@ class KnownRecord(NamedTuple):
 
 
 class Written(NamedTuple):
-    """What was written to a file: its size, the SHA-256 of its bytes, its identity."""
+    """What was written to a file: its size, the SHA-256 of its bytes (if asked for), its
+    identity."""
 
     size: int
-    sha256: str
+    sha256: str | None
     key: FileKey
 
 
 def write_new(dir_fd: int, name: str, data: bytes, mtime_ns: int | None = None) -> Written:
     """Create `name` (never replace), write, set mtime; the caller makes it durable
-    (`Staging.publish`, or `Archive.sync_filesystem`)."""
-    return write_stream(dir_fd, name, [data], mtime_ns)
+    (`Staging.publish`, or `Archive.sync_filesystem`).  Not hashed: the caller has the
+    bytes."""
+    return write_stream(dir_fd, name, [data], mtime_ns, hashed=False)
 
 
 def write_stream(
-    dir_fd: int, name: str, chunks: Iterable[bytes], mtime_ns: int | None = None
+    dir_fd: int,
+    name: str,
+    chunks: Iterable[bytes],
+    mtime_ns: int | None = None,
+    hashed: bool = True,
 ) -> Written:
-    """`write_new` for bytes that arrive in pieces, hashed as they are written: the
-    hash of the bytes that are then made durable."""
+    """`write_new` for bytes that arrive in pieces, hashed as they are written (unless not
+    `hashed`): the hash of the bytes that are then made durable."""
     fd = os.open(name, _NEW_FLAGS, 0o600, dir_fd=dir_fd)
-    digest = sha256_hash()
+    digest = sha256_hash() if hashed else None
     size = 0
     try:
         for chunk in chunks:
-            digest.update(chunk)
+            if digest is not None:
+                digest.update(chunk)
             size += len(chunk)
             view = memoryview(chunk)
             while view:
@@ -147,7 +154,7 @@ def write_stream(
         key = FileKey.of(os.fstat(fd))
     finally:
         os.close(fd)
-    return Written(size, digest.hexdigest(), key)
+    return Written(size, digest.hexdigest() if digest is not None else None, key)
 
 
 def read_chunks(dir_fd: int, name: str) -> Iterator[bytes]:
@@ -276,12 +283,12 @@ class Staging:
         return written
 
     def write_stream(
-        self, name: str, chunks: Iterable[bytes], mtime_ns: int | None = None
+        self, name: str, chunks: Iterable[bytes], mtime_ns: int | None = None, hashed: bool = True
     ) -> Written:
         """Write a file from pieces; errors while producing the pieces propagate as
         they are (a record that cannot be read is not the archive's failure)."""
         try:
-            written = write_stream(self.fd, name, chunks, mtime_ns)
+            written = write_stream(self.fd, name, chunks, mtime_ns, hashed)
         except OSError as e:
             raise self._failed("write", name, e) from e
         self.written.append(name)

@@ -682,7 +682,7 @@ class _Transaction:
             if entry.is_dump:
                 tail = _Tail(max(ANALYSIS_BYTES, self.sink.max_attach_bytes))
                 written = staging.write_stream(
-                    DMESG_NAME, tail.through(dmesg_chunks(entry, staging))
+                    DMESG_NAME, tail.through(dmesg_chunks(entry, staging)), hashed=False
                 )
                 size += written.size
                 text = tail.data()
@@ -707,13 +707,15 @@ class _Transaction:
 
     def copy_record(self, staging: Staging, record: Record) -> int:
         """Copy one record byte-exact (mtime = its time); the bytes written must be the
-        ones that were read, by size and SHA-256: the evidence for its unlink."""
+        ones that were read, by size and SHA-256: the evidence for its unlink.  A record
+        held in memory is written from the very bytes that were hashed as they were read;
+        one read again from the store is hashed again as it is written."""
         name = record.name.name
         if record.data is not None:
-            written = staging.write(name, record.data, record.mtime_ns)
-        else:
-            chunks = self.source.read_chunks(self.found[record.origin])
-            written = staging.write_stream(name, chunks, record.mtime_ns)
+            staging.write(name, record.data, record.mtime_ns)
+            return len(record.data)
+        chunks = self.source.read_chunks(self.found[record.origin])
+        written = staging.write_stream(name, chunks, record.mtime_ns)
         if (written.size, written.sha256) != (record.size, record.sha256):
             raise RecordUnreadable(f"{record.origin}: changed while being archived")
         return written.size

@@ -518,10 +518,10 @@ def test_an_entry_the_file_system_refuses_holds_back_only_itself(
     write_store(store, [OK, refused, later])
     write_new = archive_module.write_stream
 
-    def picky(dir_fd: int, name: str, *args: Any) -> Any:
+    def picky(dir_fd: int, name: str, *args: Any, **options: Any) -> Any:
         if name == refused.name:
             raise OSError(errno.EILSEQ, os.strerror(errno.EILSEQ), name)
-        return write_new(dir_fd, name, *args)
+        return write_new(dir_fd, name, *args, **options)
 
     monkeypatch.setattr(archive_module, "write_stream", picky)
     done = run(capsys, store, archive, "--json")
@@ -894,10 +894,10 @@ def test_an_archive_failure_blames_the_right_entry(
     write_store(store, records)
     write_new = archive_module.write_stream
 
-    def full(dir_fd: int, name: str, *args: Any) -> Any:
+    def full(dir_fd: int, name: str, *args: Any, **options: Any) -> Any:
         if name == records[1].name:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), name)
-        return write_new(dir_fd, name, *args)
+        return write_new(dir_fd, name, *args, **options)
 
     monkeypatch.setattr(archive_module, "write_stream", full)
     done = run(capsys, store, archive, "--json")
