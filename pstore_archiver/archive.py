@@ -123,9 +123,8 @@ class Written(NamedTuple):
 
 def write_new(dir_fd: int, name: str, data: bytes, mtime_ns: int | None = None) -> Written:
     """Create `name` (never replace), write, set mtime; the caller makes it durable
-    (`Staging.publish`, or `Archive.sync_filesystem`).  Not hashed: the caller has the
-    bytes."""
-    return write_stream(dir_fd, name, [data], mtime_ns, hashed=False)
+    (`Staging.publish`, or `Archive.sync_filesystem`)."""
+    return write_stream(dir_fd, name, [data], mtime_ns)
 
 
 def write_stream(
@@ -133,10 +132,10 @@ def write_stream(
     name: str,
     chunks: Iterable[bytes],
     mtime_ns: int | None = None,
-    hashed: bool = True,
+    hashed: bool = False,
 ) -> Written:
-    """`write_new` for bytes that arrive in pieces, hashed as they are written (unless not
-    `hashed`): the hash of the bytes that are then made durable."""
+    """`write_new` for bytes that arrive in pieces; with `hashed`, hashed as they are
+    written: the hash of the bytes that are then made durable."""
     fd = os.open(name, _NEW_FLAGS, 0o600, dir_fd=dir_fd)
     digest = sha256_hash() if hashed else None
     size = 0
@@ -245,15 +244,14 @@ def _entry_order(entry: StoredEntry) -> tuple[int, int, str]:
 
 class Staging:
     """An entry under construction: a directory with a temporary name in the archive.
-    `publish` fsyncs the files written here and the directory, then renames it to the
-    entry's id; without `sync`, the caller has synced the whole file system before.
-    The fsyncs wait for `publish` rather than follow each write: a batch's entries are
-    all written first, so that the file system can write them back together."""
+    `publish` fsyncs the files written here and the directory (unless the caller has
+    synced the whole file system), then renames it to the entry's id.  The fsyncs wait
+    for `publish` rather than follow each write: a batch's entries are all written first,
+    so that the file system can write them back together."""
 
-    def __init__(self, archive: Archive, archive_fd: int, sync: bool = True) -> None:
+    def __init__(self, archive: Archive, archive_fd: int) -> None:
         self.archive = archive
         self.archive_fd = archive_fd
-        self.sync = sync
         self.name = temporary_name(STAGING)
         self.written: list[str] = []  # the files to fsync at `publish`
         try:
@@ -283,7 +281,7 @@ class Staging:
         return written
 
     def write_stream(
-        self, name: str, chunks: Iterable[bytes], mtime_ns: int | None = None, hashed: bool = True
+        self, name: str, chunks: Iterable[bytes], mtime_ns: int | None = None, hashed: bool = False
     ) -> Written:
         """Write a file from pieces; errors while producing the pieces propagate as
         they are (a record that cannot be read is not the archive's failure)."""
@@ -307,18 +305,16 @@ class Staging:
         except OSError as e:
             raise self.archive.unwritable(f"cannot read back {name}", e) from e
 
-    def publish(self, entry_id: str, sync_archive: bool = True) -> None:
-        """fsync the files and the directory (with `sync`), rename it to `entry_id` (a
-        name the caller found free under the lock), and fsync the archive (or leave that
-        to `Archive.sync`)."""
+    def publish(self, entry_id: str, sync_files: bool) -> None:
+        """fsync the files and the directory (with `sync_files`; else the caller synced the
+        file system), and rename it to `entry_id` (a name the caller found free under the
+        lock); `Archive.sync` then makes the new name durable."""
         try:
-            if self.sync:
+            if sync_files:
                 fsync_files(self.fd, self.written)
             os.close(self.fd)
             self.fd = -1
             os.rename(self.name, entry_id, src_dir_fd=self.archive_fd, dst_dir_fd=self.archive_fd)
-            if sync_archive:
-                fsync_dir(self.archive_fd)
         except OSError as e:
             raise self._failed("write entry", entry_id, e) from e
 
@@ -537,8 +533,8 @@ class Archive:
         taken.add(candidate)
         return candidate
 
-    def stage(self, dir_fd: int, sync: bool = True) -> Staging:
-        return Staging(self, dir_fd, sync)
+    def stage(self, dir_fd: int) -> Staging:
+        return Staging(self, dir_fd)
 
     def sync_filesystem(self, dir_fd: int) -> None:
         """syncfs of the archive's file system: every file and directory written

@@ -563,7 +563,7 @@ class _Transaction:
         what was not made durable stays in the store, with `rest` after it."""
         planned = [(self.archive.unique_id(e.base_id, taken), e) for e in batch]
         by_syncfs = len(planned) >= SYNCFS_ENTRIES and syncfs_available(os.uname().release)
-        results = self.publish_staged(self.write(planned, sync=not by_syncfs), by_syncfs)
+        results = self.publish_staged(self.write(planned), by_syncfs)
         later: list[tuple[str | None, Entry]] = [(None, e) for e in rest[len(batch) :]]
         for result in results:
             if isinstance(result, _Refused):
@@ -592,16 +592,15 @@ class _Transaction:
         self.keep(unattempted + later, str(failures[0][1]), None)
         return False
 
-    def write(self, planned: list[tuple[str, Entry]], sync: bool) -> list[_Result]:
+    def write(self, planned: list[tuple[str, Entry]]) -> list[_Result]:
         """Write the entries, staged, for `publish_staged`: for each, what became of it
-        (None: not attempted, after the archive failed).  With `sync`, each staging
-        directory is to fsync its files at its `publish`; else the caller syncs the file
-        system.  One at a time, stopping at a failure of the archive.  (Threads made a
+        (None: not attempted, after the archive failed).  One at a time, stopping at a
+        failure of the archive.  (Threads made a
         batch slower: with no fsync among the writes, nothing blocks long enough for
         another thread's Python work to overlap it, and they contend for the GIL.)"""
         results: list[_Result] = []
         for entry_id, entry in planned:
-            result = self.write_one(entry_id, entry, sync)
+            result = self.write_one(entry_id, entry)
             results.append(result)
             if isinstance(result, ArchiveUnwritable):
                 results.extend(None for _ in planned[len(results) :])
@@ -637,16 +636,16 @@ class _Transaction:
                 result.staging.discard()
                 results[index] = None
                 continue
-            results[index] = self.rename(result)
+            results[index] = self.rename(result, by_syncfs)
             failed = isinstance(results[index], ArchiveUnwritable)
         return results
 
-    def rename(self, published: _Published) -> _Result:
+    def rename(self, published: _Published, by_syncfs: bool) -> _Result:
         """A staged entry made durable (unless by syncfs) and renamed to its id (or not,
         and why)."""
         staging = published.staging
         try:
-            staging.publish(published.entry_id, sync_archive=False)
+            staging.publish(published.entry_id, sync_files=not by_syncfs)
         except ArchiveUnwritable as e:
             staging.discard()
             return e
@@ -655,15 +654,15 @@ class _Transaction:
             return _Refused(published.entry_id, published.entry, str(e))
         return published
 
-    def write_one(self, entry_id: str, entry: Entry, sync: bool) -> _Result:
+    def write_one(self, entry_id: str, entry: Entry) -> _Result:
         try:
-            return self.write_entry(entry_id, entry, sync)
+            return self.write_entry(entry_id, entry)
         except ArchiveUnwritable as e:
             return e
         except (EntryRefused, RecordUnreadable) as e:
             return _Refused(entry_id, entry, str(e))
 
-    def write_entry(self, entry_id: str, entry: Entry, sync: bool) -> _Published:
+    def write_entry(self, entry_id: str, entry: Entry) -> _Published:
         """Everything the entry's directory holds (the records' copies, the log and the
         manifest), staged, to be published as `entry_id`."""
         from pstore_archiver.analysis import (  # only for an entry
@@ -672,7 +671,7 @@ class _Transaction:
             analyze_entry,
         )
 
-        staging = self.archive.stage(self.archive_fd, sync)
+        staging = self.archive.stage(self.archive_fd)
         try:
             size = 0
             for record in entry.records:
@@ -682,7 +681,7 @@ class _Transaction:
             if entry.is_dump:
                 tail = _Tail(max(ANALYSIS_BYTES, self.sink.max_attach_bytes))
                 written = staging.write_stream(
-                    DMESG_NAME, tail.through(dmesg_chunks(entry, staging)), hashed=False
+                    DMESG_NAME, tail.through(dmesg_chunks(entry, staging))
                 )
                 size += written.size
                 text = tail.data()
@@ -715,7 +714,7 @@ class _Transaction:
             staging.write(name, record.data, record.mtime_ns)
             return len(record.data)
         chunks = self.source.read_chunks(self.found[record.origin])
-        written = staging.write_stream(name, chunks, record.mtime_ns)
+        written = staging.write_stream(name, chunks, record.mtime_ns, hashed=True)
         if (written.size, written.sha256) != (record.size, record.sha256):
             raise RecordUnreadable(f"{record.origin}: changed while being archived")
         return written.size

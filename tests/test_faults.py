@@ -706,12 +706,12 @@ def test_the_harness_catches_unlink_before_publish(
     publish = archive_module.Staging.publish
     stores: list[Path] = []
 
-    def unsafe(self: Any, entry_id: str, sync_archive: bool = True) -> None:
+    def unsafe(self: Any, entry_id: str, sync_files: bool) -> None:
         for name in os.listdir(self.fd):
             if (stores[-1] / name).exists():
                 proxied_os = vars(store_module)["os"]  # the injector's: counted and watched
                 proxied_os.unlink(stores[-1] / name)
-        publish(self, entry_id, sync_archive)
+        publish(self, entry_id, sync_files)
 
     monkeypatch.setattr(archive_module.Staging, "publish", unsafe)
     scenario = BY_NAME["seed-erst"]
