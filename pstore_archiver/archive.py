@@ -91,6 +91,9 @@ class StoredEntry(NamedTuple):
     manifest: Manifest
     size_bytes: int
     key: FileKey | None = None
+    # The manifest file's JSON text (UTF-8) when this process read or wrote it: the index
+    # copies it as it is, instead of encoding the manifest again.
+    document: bytes | None = None
 
     @property
     def entry_id(self) -> str:
@@ -233,6 +236,26 @@ def fsync_files(dir_fd: int, names: Iterable[str]) -> None:
         finally:
             os.close(file_fd)
     fsync_dir(dir_fd)
+
+
+def _index_item(entry: StoredEntry | Damaged) -> bytes:
+    """An entry of `.index.json`: the manifest's own JSON text where it is known."""
+    key = ",".join(str(field) for field in entry.key or ())
+    if isinstance(entry, Damaged):
+        return f'{{"damaged":{json_lite.dumps(entry.reason)},"key":[{key}]}}'.encode()
+    document = entry.document
+    if document is None:
+        document = json_lite.dumps(entry.manifest.to_json(), separators=(",", ":")).encode()
+    return b'{"manifest":' + document + f',"size":{entry.size_bytes},"key":[{key}]}}'.encode()
+
+
+def _copyable(document: bytes) -> bool:
+    """Whether a manifest that parsed can be copied into the index as it is: UTF-8 text
+    that starts as an object (json also reads UTF-16, UTF-32 and a byte order mark)."""
+    try:
+        return document.decode().lstrip(" \t\n\r").startswith("{")
+    except UnicodeDecodeError:
+        return False
 
 
 def _entry_order(entry: StoredEntry) -> tuple[int, int, str]:
@@ -555,6 +578,10 @@ class Archive:
     def read_manifest(self, entry_id: str) -> tuple[Any, FileKey]:
         """The parsed JSON of an entry's manifest and the file's identity; OSError,
         ValueError (not JSON, not UTF-8, too large) when it cannot be read."""
+        data, key = self._read_manifest_bytes(entry_id)
+        return json_lite.loads(data), key
+
+    def _read_manifest_bytes(self, entry_id: str) -> tuple[bytes, FileKey]:
         fd = os.open(os.path.join(self.path, entry_id, MANIFEST_NAME), _READ_FLAGS)
         try:
             info = os.fstat(fd)
@@ -569,7 +596,7 @@ class Archive:
             os.close(fd)
         if len(data) > MAX_MANIFEST_BYTES:
             raise ValueError("too large for a manifest")
-        return json_lite.loads(data), FileKey.of(info)
+        return data, FileKey.of(info)
 
     def read_log(self, entry_id: str) -> Iterator[bytes]:
         """An entry's text, in pieces (a huge entry is never held whole): the reassembled
@@ -646,7 +673,8 @@ class Archive:
 
     def _load_entry(self, entry_id: str) -> StoredEntry | Damaged:
         try:
-            manifest, key = self.read_manifest(entry_id)
+            data, key = self._read_manifest_bytes(entry_id)
+            manifest = json_lite.loads(data)
         except FileNotFoundError:
             return Damaged(entry_id, f"no {MANIFEST_NAME}")
         except OSError as e:
@@ -662,7 +690,7 @@ class Archive:
                 size = sum(f.stat(follow_symlinks=False).st_size for f in files)
         except OSError as e:
             return Damaged(entry_id, f"cannot list: {describe_os_error(e)}", key)
-        return StoredEntry(sound, size, key)
+        return StoredEntry(sound, size, key, data if _copyable(data) else None)
 
     def _read_index(self) -> dict[str, StoredEntry | Damaged]:
         if self._index is not None:  # a run asks twice (known records, then retention)
@@ -687,21 +715,14 @@ class Archive:
         return self._index
 
     def _write_index(self, entries: dict[str, StoredEntry | Damaged]) -> None:
-        items: dict[str, Any] = {}
-        for entry_id, entry in entries.items():
-            if entry.key is None:
-                continue  # no manifest to key on: read again next time
-            if isinstance(entry, Damaged):
-                items[entry_id] = {"damaged": entry.reason, "key": list(entry.key)}
-            else:
-                items[entry_id] = {
-                    "manifest": entry.manifest.to_json(),
-                    "size": entry.size_bytes,
-                    "key": list(entry.key),
-                }
+        items = [
+            json_lite.dumps(entry_id).encode() + b":" + _index_item(entry)
+            for entry_id, entry in entries.items()
+            if entry.key is not None  # else no manifest to key on: read again next time
+        ]
         self._index = entries
-        document = {"version": INDEX_VERSION, "entries": items}
-        data = json_lite.dumps(document, separators=(",", ":")).encode()
+        head = f'{{"version":{INDEX_VERSION},"entries":{{'.encode()
+        data = head + b",".join(items) + b"}}"
         try:
             self.write_replace(INDEX_NAME, data)
         except OSError as e:  # read-only or full: queries still work, only slower

@@ -695,12 +695,13 @@ class _Transaction:
             manifest = build_manifest(
                 entry_id, entry, self.origin, analysis, self.imported_from(entry)
             )
-            written = staging.write(MANIFEST_NAME, render_manifest(manifest))
+            document = render_manifest(manifest)
+            written = staging.write(MANIFEST_NAME, document)
             size += written.size
         except Exception:
             staging.discard()
             raise
-        stored = StoredEntry(manifest, size, written.key)
+        stored = StoredEntry(manifest, size, written.key, document)
         frames = analysis.call_trace if analysis else ()
         return _Published(entry_id, entry, manifest, stored, journal_text, frames, staging)
 

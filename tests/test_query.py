@@ -499,6 +499,29 @@ def test_the_index_written_after_a_run_matches_the_disk(archive: Path) -> None:
         assert indexed["manifest"] == json.loads((archive / entry_id / "entry.json").read_text())
 
 
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16"])
+def test_the_index_holds_manifests_edited_by_hand(
+    archive: Path, capsys: pytest.CaptureFixture[str], encoding: str
+) -> None:
+    """The index copies a manifest's own text where it can (UTF-8, from its "{"), else
+    encodes the manifest again: either way the next list reads the index alone."""
+    manifest_file = archive / IDS[0] / "entry.json"
+    manifest = json.loads(manifest_file.read_text())
+    manifest["hostname"] = "höst"
+    manifest_file.write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding=encoding)
+    capsys.readouterr()
+    assert cli(archive, "list", "--json") == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [m["hostname"] for m in listed if m["id"] == IDS[0]] == ["höst"]
+    index_file = archive / ".index.json"
+    assert json.loads(index_file.read_text())["entries"][IDS[0]]["manifest"] == manifest
+    written = index_file.stat()
+    assert cli(archive, "list", "--json") == 0
+    assert json.loads(capsys.readouterr().out) == listed
+    again = index_file.stat()
+    assert (again.st_ino, again.st_mtime_ns) == (written.st_ino, written.st_mtime_ns)
+
+
 def test_status_shows_limits_in_units(archive: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = archive.parent / "limits.toml"
     config.write_text('[retention]\nmax_use = "256M"\nkeep_free = 0\nmax_age = "90d"\n')
