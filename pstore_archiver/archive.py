@@ -249,15 +249,6 @@ def _index_item(entry: StoredEntry | Damaged) -> bytes:
     return b'{"manifest":' + document + f',"size":{entry.size_bytes},"key":[{key}]}}'.encode()
 
 
-def _copyable(document: bytes) -> bool:
-    """Whether a manifest that parsed can be copied into the index as it is: UTF-8 text
-    that starts as an object (json also reads UTF-16, UTF-32 and a byte order mark)."""
-    try:
-        return document.decode().lstrip(" \t\n\r").startswith("{")
-    except UnicodeDecodeError:
-        return False
-
-
 def _entry_order(entry: StoredEntry) -> tuple[int, int, str]:
     """Crash time (to the microsecond, as written), then the dump count (Oops#1 before
     Panic#2 of the same second)."""
@@ -674,7 +665,7 @@ class Archive:
     def _load_entry(self, entry_id: str) -> StoredEntry | Damaged:
         try:
             data, key = self._read_manifest_bytes(entry_id)
-            manifest = json_lite.loads(data)
+            manifest, copyable = json_lite.loads_utf8(data)
         except FileNotFoundError:
             return Damaged(entry_id, f"no {MANIFEST_NAME}")
         except OSError as e:
@@ -690,7 +681,7 @@ class Archive:
                 size = sum(f.stat(follow_symlinks=False).st_size for f in files)
         except OSError as e:
             return Damaged(entry_id, f"cannot list: {describe_os_error(e)}", key)
-        return StoredEntry(sound, size, key, data if _copyable(data) else None)
+        return StoredEntry(sound, size, key, data if copyable else None)
 
     def _read_index(self) -> dict[str, StoredEntry | Damaged]:
         if self._index is not None:  # a run asks twice (known records, then retention)

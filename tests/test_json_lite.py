@@ -52,6 +52,29 @@ def test_loads_is_jsons(text: bytes | str) -> None:
     assert outcome(lambda: json_lite.loads(text)) == outcome(lambda: json.loads(text))
 
 
+@pytest.mark.parametrize("text", [t for t in TEXTS if isinstance(t, bytes)])
+def test_loads_utf8_says_which_texts_can_be_copied_into_another(text: bytes) -> None:
+    """A text it calls plain UTF-8 reads back the same from inside a larger UTF-8 text."""
+    assert outcome(lambda: json_lite.loads_utf8(text)[0]) == outcome(lambda: json.loads(text))
+    if outcome(lambda: json.loads(text))[0] == "value" and json_lite.loads_utf8(text)[1]:
+        assert repr(json.loads(b"[" + text + b"]")) == repr([json.loads(text)])
+
+
+@pytest.mark.parametrize(
+    ("text", "plain"),
+    [
+        ('{"a": "héllo"}'.encode(), True),
+        ('{"a": "héllo"}'.encode("utf-8-sig"), False),
+        ('{"a": 1}'.encode("utf-16"), False),
+        ('{"a": 1}'.encode("utf-16-le"), False),  # no byte order mark: json still reads it
+        ('{"a": 1}'.encode("utf-32-be"), False),
+        (b'{"a": "\xed\xb3\xbf"}', False),  # a lone surrogate, as json reads it
+    ],
+)
+def test_loads_utf8_tells_utf8_from_what_json_also_reads(text: bytes, plain: bool) -> None:
+    assert json_lite.loads_utf8(text) == (json.loads(text), plain)
+
+
 @pytest.mark.parametrize("value", VALUES, ids=range(len(VALUES)))
 @pytest.mark.parametrize("ensure_ascii", [True, False])
 @pytest.mark.parametrize("separators", [None, (",", ":")])

@@ -499,20 +499,21 @@ def test_the_index_written_after_a_run_matches_the_disk(archive: Path) -> None:
         assert indexed["manifest"] == json.loads((archive / entry_id / "entry.json").read_text())
 
 
-@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16"])
+@pytest.mark.parametrize("hostname", ["höst", "edited"])
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16", "utf-16-le"])
 def test_the_index_holds_manifests_edited_by_hand(
-    archive: Path, capsys: pytest.CaptureFixture[str], encoding: str
+    archive: Path, capsys: pytest.CaptureFixture[str], encoding: str, hostname: str
 ) -> None:
     """The index copies a manifest's own text where it can (UTF-8, from its "{"), else
     encodes the manifest again: either way the next list reads the index alone."""
     manifest_file = archive / IDS[0] / "entry.json"
     manifest = json.loads(manifest_file.read_text())
-    manifest["hostname"] = "höst"
+    manifest["hostname"] = hostname
     manifest_file.write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding=encoding)
     capsys.readouterr()
     assert cli(archive, "list", "--json") == 0
     listed = json.loads(capsys.readouterr().out)
-    assert [m["hostname"] for m in listed if m["id"] == IDS[0]] == ["höst"]
+    assert [m["hostname"] for m in listed if m["id"] == IDS[0]] == [hostname]
     index_file = archive / ".index.json"
     assert json.loads(index_file.read_text())["entries"][IDS[0]]["manifest"] == manifest
     written = index_file.stat()
