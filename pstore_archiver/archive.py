@@ -238,15 +238,15 @@ def fsync_files(dir_fd: int, names: Iterable[str]) -> None:
     fsync_dir(dir_fd)
 
 
-def _index_item(entry: StoredEntry | Damaged) -> bytes:
+def _index_item(entry: StoredEntry | Damaged, key: FileKey) -> bytes:
     """An entry of `.index.json`: the manifest's own JSON text where it is known."""
-    key = ",".join(str(field) for field in entry.key or ())
+    fields = ",".join(str(field) for field in key)
     if isinstance(entry, Damaged):
-        return f'{{"damaged":{json_lite.dumps(entry.reason)},"key":[{key}]}}'.encode()
+        return f'{{"damaged":{json_lite.dumps(entry.reason)},"key":[{fields}]}}'.encode()
     document = entry.document
     if document is None:
         document = json_lite.dumps(entry.manifest.to_json(), separators=(",", ":")).encode()
-    return b'{"manifest":' + document + f',"size":{entry.size_bytes},"key":[{key}]}}'.encode()
+    return b'{"manifest":' + document + f',"size":{entry.size_bytes},"key":[{fields}]}}'.encode()
 
 
 def _entry_order(entry: StoredEntry) -> tuple[int, int, str]:
@@ -707,7 +707,7 @@ class Archive:
 
     def _write_index(self, entries: dict[str, StoredEntry | Damaged]) -> None:
         items = [
-            json_lite.dumps(entry_id).encode() + b":" + _index_item(entry)
+            json_lite.dumps(entry_id).encode() + b":" + _index_item(entry, entry.key)
             for entry_id, entry in entries.items()
             if entry.key is not None  # else no manifest to key on: read again next time
         ]
