@@ -5,7 +5,8 @@ Results.
 Stores are written under `Runner.store_root`: as root, a tmpfs of its own mounted in the
 benchmark's private mount namespace (as /sys/fs/pstore always is a file system of its own, so
 nothing can be renamed out of it), the archive on the work directory's file system; in the
-scale phase, as root, on a new ext4 file system made for each run (`ArchiveFs`): this
+scale phase and for the archive the queries read (10,000 records of one entry each), as root,
+on a new ext4 file system made for each (`ArchiveFs`): this
 machine's work directory may be an ext4 without a journal, where ext4 skips the inodes
 deleted in the last minutes when it allocates one, so a run there is slowed by the runs
 before it (5,100 records took 3.2, then 7.2, then 11.4 s, one after the other).
@@ -22,7 +23,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,7 @@ class Runner:
         self.sent = {"archiver_dumps": 0, "systemd_pstore_records": 0}
         self.query_archive: Path | None = None  # the archive of one-entry records, once built
         self.scale_fs = ArchiveFs.WORKDIR  # where the scale phase's archives go: set by main
+        self.lasting = ExitStack()  # what later phases still read: closed when all are done
 
     def fresh(self, name: str) -> Path:
         self.counter += 1
@@ -112,6 +114,11 @@ class Runner:
             yield Path(target)
         finally:
             boot_namespace.remove_ext4(image, target)
+
+    def lasting_parent(self, fs: ArchiveFs) -> Path:
+        """`archive_parent` for an archive that later phases read too: removed by
+        `self.lasting.close()`."""
+        return self.lasting.enter_context(self.archive_parent(fs))
 
     def archiver(self, *args: str) -> list[str]:
         """The installed console script, as the unit's ExecStart= runs it."""
@@ -306,13 +313,14 @@ def measure_mix(
 
 
 def measure_query(runner: Runner, scope: Scope, results: Results, reps: int) -> None:
-    """Build an archive of n entries with one `run`, then time list (cold, warm, --json)
-    and info; the archive is kept for the profiles."""
+    """Build an archive of n entries with one `run` (on a file system of its own, as the
+    scale runs' are), then time list (cold, warm, --json) and info; the archive is kept for
+    the profiles."""
     n = scope.query_entries
     records = one_record_entries(n, capture_lines())
     runner.expect(Tool.ARCHIVER, f"{n} one-entry records", records)
     store = runner.fresh_store(records)
-    archive = runner.workdir / "archive-queries"
+    archive = runner.lasting_parent(runner.scale_fs) / "archive-queries"
     build = Series(f"run: {n:,} records, one entry each")
     argv = runner.archiver("--source", str(store), "--archive", str(archive), "run")
     os.sync()

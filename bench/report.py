@@ -46,8 +46,8 @@ def render(results: Results) -> str:
         f"- machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory']} RAM, kernel {m['kernel']}",
         f"- python {m['python']} ({m['python_binary']}); systemd {m['systemd']}",
         f"- revision: {m['revision']}; work directory on {m['workdir_fs']}",
-        f"- stores on {m.get('store_fs', '?')}; the scale runs' archives on "
-        f"{m.get('scale_fs', '?')}",
+        f"- stores on {m.get('store_fs', '?')}; the archives of the scale runs and of the "
+        f"queries on {m.get('scale_fs', '?')}",
         f"- pstore-archiver: {m['install']}; imported from {m.get('imported_from', '?')}",
         f"- Debian build: {m.get('debian', 'not measured')}",
         f"- isolation: {m['isolation']}",
@@ -119,8 +119,8 @@ def readme_table(results: Results) -> list[str]:
         *table(["measure", "pstore-archiver", "systemd-pstore", "target"], rows),
         "",
         f"Measured by `{results.command}` on {results.started}: {m['nproc']} CPUs ({m['cpu']}),",
-        f"work directory on {m['workdir_fs']} (the scale runs' archives on "
-        f"{m.get('scale_fs', '?')}); {build}, with {journal}; {m['load_start']}",
+        f"work directory on {m['workdir_fs']} (the archives of the scale runs and of the "
+        f"queries on {m.get('scale_fs', '?')}); {build}, with {journal}; {m['load_start']}",
         f"at the start, other work during the run: {m.get('cpu_other', '?')}.{imports}",
     ]
 

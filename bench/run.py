@@ -177,7 +177,7 @@ def scale_file_system(runner: Runner, inside: bool) -> ArchiveFs:
         with runner.archive_parent(ArchiveFs.FRESH_EXT4):
             pass
     except (boot_namespace.NamespaceError, OSError) as exc:
-        progress(f"scale runs' archives on the work directory: no new ext4 here ({exc})")
+        progress(f"scale and query archives on the work directory: no new ext4 here ({exc})")
         return ArchiveFs.WORKDIR
     return ArchiveFs.FRESH_EXT4
 
@@ -299,9 +299,10 @@ def measure(
     results.machine["imported_from"] = str(package)
     runner.site_packages = package.parent
     reps = scope.reps(args.reps)
-    for phase, run_phase in PHASES.items():
-        if phase.wanted(scope, not args.no_profile):
-            run_phase(runner, scope, results, reps)
+    with runner.lasting:
+        for phase, run_phase in PHASES.items():
+            if phase.wanted(scope, not args.no_profile):
+                run_phase(runner, scope, results, reps)
     if journal is not None:
         journal.stop()
         results.journal = check_journal(journal, runner)

@@ -349,3 +349,43 @@ def test_scale_runs_fall_back_to_the_work_directory_without_a_new_ext4(
     assert bench_run.scale_file_system(runner, inside=True) is ArchiveFs.WORKDIR
     assert "no new ext4 here (mount: failed to set up loop device)" in capsys.readouterr().err
     assert bench_run.scale_file_system(runner, inside=False) is ArchiveFs.WORKDIR
+
+
+def test_the_queries_archive_stays_on_its_own_file_system_until_the_last_phase(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The archive the queries and the profiles read gets a new ext4, as the scale runs'
+    do, mounted until `Runner.lasting` closes after the last phase (file systems stubbed)."""
+    from contextlib import ExitStack
+
+    import boot_namespace
+    import measure
+
+    events: list[str] = []
+
+    def fresh_ext4(image: str, target: str, size_bytes: int) -> None:
+        os.mkdir(target)
+        events.append(f"mount {Path(target).name}")
+
+    def remove_ext4(image: str, target: str) -> None:
+        os.rmdir(target)
+        events.append(f"unmount {Path(target).name}")
+
+    class Stub:  # what Runner.lasting_parent uses
+        workdir = tmp_path
+        counter = 0
+        lasting = ExitStack()
+        fresh = measure.Runner.fresh
+        archive_parent = measure.Runner.archive_parent
+        lasting_parent = measure.Runner.lasting_parent
+
+    monkeypatch.setattr(boot_namespace, "fresh_ext4", fresh_ext4)
+    monkeypatch.setattr(boot_namespace, "remove_ext4", remove_ext4)
+    runner = cast("measure.Runner", Stub())
+    assert runner.lasting_parent(ArchiveFs.WORKDIR) == tmp_path
+    with runner.lasting:
+        parent = runner.lasting_parent(ArchiveFs.FRESH_EXT4)
+        assert parent.parent == tmp_path and parent.is_dir()
+        assert events == [f"mount {parent.name}"]
+    assert events == [f"mount {parent.name}", f"unmount {parent.name}"]
+    assert not parent.exists()
