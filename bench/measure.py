@@ -38,10 +38,11 @@ from installed import Install
 from results import FleetQuery, Query, Results
 from targets import ms
 from timing import Sample, Series, spawn, spawn_rss
-from tools import CONTENDERS, DEBIAN_TOOLS, EDITABLE_TOOLS, INSTALLED_TOOLS, Mode, Tool
+from tools import DEBIAN_TOOLS, EDITABLE_TOOLS, INSTALLED_TOOLS, SCALE_TOOLS, Mode, Tool
 from workloads import ArchiveFs, BootStore, Mix, Scope, capture_lines, one_record_entries
 
 SYSTEMD_PSTORE = Path(systemd_pstore.SYSTEMD_PSTORE)
+COPY_FLOOR = Path(__file__).resolve().with_name("copy_floor.py")
 FRESH_FS_BYTES = 1 << 30  # sparse; mkfs's default inode ratio gives it 65,536 inodes
 LARGE = 1_000  # from this many records, every timed run is also an RSS run (under GNU time)
 PROFILE_TOP = 15
@@ -133,6 +134,7 @@ class Runner:
             Tool.ARCHIVER: lambda: self.archiver(*run),
             Tool.PYTHON_M: lambda: [python, "-m", "pstore_archiver", *run],
             Tool.SYSTEMD_PSTORE: lambda: [str(SYSTEMD_PSTORE), str(store), str(archive)],
+            Tool.COPY_FLOOR: lambda: [python, str(COPY_FLOOR), str(store), str(archive)],
         }
         if self.debian is not None:
             deb = self.debian
@@ -297,14 +299,14 @@ def measure_mix(
 ) -> None:
     records = mix.records(n, lines)
     key = f"{mix.title} of {n} records"
-    group = {tool: Series(f"{n} records, {mix.title}: {tool.value}") for tool in CONTENDERS}
+    group = {tool: Series(f"{n} records, {mix.title}: {tool.value}") for tool in SCALE_TOOLS}
     large = n >= LARGE
     for _ in range(scale_reps(n, reps)):
-        for tool in CONTENDERS:
+        for tool in SCALE_TOOLS:
             mode = Mode.BOTH if large else Mode.TIME
             runner.run_store(tool, key, records, group[tool], mode, runner.scale_fs)
     if not large:
-        for tool in CONTENDERS:
+        for tool in SCALE_TOOLS:
             runner.run_store(tool, key, records, group[tool], Mode.RSS, runner.scale_fs)
     results.scale.setdefault(mix, {})[n] = group
     results.scale_entries.setdefault(mix, {})[n] = len(runner.plan(key, records))

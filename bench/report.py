@@ -183,6 +183,9 @@ def scale_rows(results: Results, met: Mapping[str, bool | None]) -> list[list[st
                 target,
             ]
         )
+        copy = group.get(Tool.COPY_FLOOR)
+        if copy is not None:
+            rows.append(copy_floor_row(n, copy, theirs))
     if results.query_build is not None:
         what = f"{results.query_entries:,} records of one entry each"
         rows.append([what, ms(results.query_build.median_s), "", ""])
@@ -197,6 +200,17 @@ def scale_rows(results: Results, met: Mapping[str, bool | None]) -> list[list[st
             ]
         )
     return rows
+
+
+def copy_floor_row(n: int, copy: Series, theirs: Series) -> list[str]:
+    """The same store moved by bench/copy_floor.py: the floor under any Python `run`."""
+    return [
+        f"the same {n:,} records copied durably in Python, nothing else "
+        "(bench/copy_floor.py), median / min",
+        f"{ms(copy.median_s)} / {ms(copy.min_s)}",
+        "",
+        f"{copy.median_s / theirs.median_s:.2f}x systemd-pstore's median",
+    ]
 
 
 def query_rows(results: Results, met: Mapping[str, bool | None]) -> list[list[str]]:
@@ -329,18 +343,21 @@ def render_mix(results: Results, mix: Mix, sizes: Mapping[int, Mapping[Tool, Ser
                 f"{g_theirs[f'per_record_ms_{n}']:.3f}",
                 mib(theirs.max_rss_mib),
                 f"{ours.median_s / theirs.median_s:.1f}x",
+                median_cell(group, Tool.COPY_FLOOR),
             ]
         )
     header = [
         "records", "entries", "reps", "pstore-archiver median", "min", "CPU", "ms/record*",
         "peak RSS MiB", "systemd-pstore median", "min", "CPU", "ms/record*", "peak RSS MiB",
-        "ratio (median)",
+        "ratio (median)", "copy floor median**",
     ]  # fmt: skip
     out = [
         f"## Scale: `run` on n records, {mix.title}",
         "",
         f"{mix.description}; dump parts ~1.8 KB of the real EFI capture.",
         "*ms/record = (median - the empty-store run's min) / n.",
+        "**bench/copy_floor.py on the same store, with the same python: copy each record, one "
+        "syncfs, unlink; no parsing, no manifests, no journal. The least any Python `run` takes.",
         "",
         *table(header, rows),
         "",

@@ -32,6 +32,7 @@ class Tool(enum.Enum):
     DEBIAN = "debian"  # the .deb's /usr/bin/pstore-archiver with the system's python3
     DEBIAN_FLOOR = "debian floor"  # the system's /usr/bin/python3 -c pass
     SYSTEMD_PSTORE = "systemd-pstore"
+    COPY_FLOOR = "copy floor"  # bench/copy_floor.py with the installed venv's python
     EDITABLE = "editable"  # the development venv's console script (comparison only)
     EDITABLE_FLOOR = "floor (.venv)"  # the development venv's python -c pass (comparison only)
 
@@ -48,7 +49,7 @@ class Tool(enum.Enum):
     @property
     def identifier(self) -> str:
         """SYSLOG_IDENTIFIER of its stdout stream, as its unit would set it."""
-        if self.is_floor:
+        if self.is_floor or self is Tool.COPY_FLOOR:
             return "python"
         return "systemd-pstore" if self is Tool.SYSTEMD_PSTORE else "pstore-archiver"
 
@@ -74,6 +75,7 @@ TITLES = {
     Tool.DEBIAN: "Debian: the .deb's /usr/bin/pstore-archiver, system python3",
     Tool.DEBIAN_FLOOR: "Debian floor: `/usr/bin/python3 -c pass`",
     Tool.SYSTEMD_PSTORE: "systemd-pstore",
+    Tool.COPY_FLOOR: "copy floor: bench/copy_floor.py (copy, one syncfs, unlink; nothing else)",
     Tool.EDITABLE: "editable install (.venv/bin/pstore-archiver; comparison only)",
     Tool.EDITABLE_FLOOR: "`.venv/bin/python -c pass` (comparison only)",
 }
@@ -81,4 +83,5 @@ TITLES = {
 INSTALLED_TOOLS = (Tool.FLOOR, Tool.FLOOR_S, Tool.ARCHIVER, Tool.PYTHON_M, Tool.SYSTEMD_PSTORE)
 DEBIAN_TOOLS = (Tool.DEBIAN, Tool.DEBIAN_FLOOR)
 EDITABLE_TOOLS = (Tool.EDITABLE, Tool.EDITABLE_FLOOR)
-CONTENDERS = (Tool.ARCHIVER, Tool.SYSTEMD_PSTORE)  # the scale runs
+CONTENDERS = (Tool.ARCHIVER, Tool.SYSTEMD_PSTORE)  # compared at scale (targets, growth)
+SCALE_TOOLS = (*CONTENDERS, Tool.COPY_FLOOR)  # what the scale runs time

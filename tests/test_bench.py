@@ -17,8 +17,10 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))  # bench/ is scripts, not a package
 
+import copy_floor  # noqa: E402
 import importtime  # noqa: E402
 import report  # noqa: E402
+import stores  # noqa: E402
 import targets  # noqa: E402
 import workloads  # noqa: E402
 from results import FleetQuery, Query, Results, growth  # noqa: E402
@@ -131,11 +133,14 @@ def test_the_debian_build_is_held_to_its_own_floor() -> None:
     assert verdicts(results)["boot:debian"] is False
 
 
-def scale_group(ours_s: float, theirs_s: float) -> dict[Tool, Series]:
-    return {
+def scale_group(ours_s: float, theirs_s: float, copy_s: float | None = None) -> dict[Tool, Series]:
+    group = {
         Tool.ARCHIVER: series("ours", ours_s * 1000),
         Tool.SYSTEMD_PSTORE: series("theirs", theirs_s * 1000),
     }
+    if copy_s is not None:
+        group[Tool.COPY_FLOOR] = series("copy floor", copy_s * 1000)
+    return group
 
 
 def test_each_mix_at_its_size_must_be_no_slower_than_systemd_pstore() -> None:
@@ -147,6 +152,40 @@ def test_each_mix_at_its_size_must_be_no_slower_than_systemd_pstore() -> None:
     assert found["mix:mixed"] is True
     assert found["10k"] is True
     assert found["mix:erst-3part"] is False
+
+
+def test_the_copy_floor_is_shown_beside_systemd_pstore_at_each_target_size() -> None:
+    results = make_results()
+    results.scale[Mix.MIXED] = {10_000: scale_group(2.4, 1.0, copy_s=0.8)}
+    readme = report.readme_table(results)
+    row = next(r for r in readme if "copied durably in Python" in r)
+    assert "10,000 records" in row
+    assert "800.0 ms / 800.0 ms" in row
+    assert "0.80x systemd-pstore's median" in row
+    scale = [line for line in report.render_scale(results) if line.startswith("| 10,000 ")]
+    assert scale[0].endswith("| 800.0 ms; CPU 400.0 ms |")
+    results.scale[Mix.MIXED] = {10_000: scale_group(2.4, 1.0)}  # a run from before it
+    assert not any("copied durably" in r for r in report.readme_table(results))
+
+
+def test_the_copy_floor_moves_every_record_byte_exact(tmp_path: Path) -> None:
+    records = workloads.mixed_store(44, workloads.capture_lines())
+    store = stores.write_store(tmp_path / "store", records)
+    assert copy_floor.main([str(store), str(tmp_path / "archive")]) == 0
+    assert os.listdir(store) == []
+    assert {p.name: p.read_bytes() for p in (tmp_path / "archive").iterdir()} == {
+        r.name: r.data for r in records
+    }
+
+
+def test_the_copy_floor_unlinks_nothing_when_a_copy_fails(tmp_path: Path) -> None:
+    records = workloads.mixed_store(22, workloads.capture_lines())
+    store = stores.write_store(tmp_path / "store", records)
+    (tmp_path / "archive").mkdir()
+    (tmp_path / "archive" / records[-1].name).write_bytes(b"already there")
+    with pytest.raises(FileExistsError):
+        copy_floor.copy_durably(str(store), str(tmp_path / "archive"))
+    assert sorted(os.listdir(store)) == sorted(r.name for r in records)
 
 
 def test_growth_is_the_log_log_slope_net_of_the_empty_store_run() -> None:
@@ -314,6 +353,8 @@ def test_smoke_run_of_the_real_bench(tmp_path: Path) -> None:
         assert fleet["rows"] > 0
     for mix in Mix:
         assert document["scale"][mix.value], mix
+        for size in document["scale"][mix.value].values():
+            assert size["copy floor"]["exit_codes"] == [0], mix
     assert document["query"]["entries"] == Scope.SMOKE.query_entries
     if os.geteuid() == 0:
         journal = document["journal"]
