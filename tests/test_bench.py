@@ -107,6 +107,13 @@ def test_the_seed_store_target_is_3x_the_floor_with_journald() -> None:
     assert verdicts(make_results(seed_ms=20, journald=False))["boot"] is None
 
 
+def test_the_readme_shows_a_ratio_just_over_its_limit_as_over_it() -> None:
+    # medians: floor 11 ms; 33.5 ms is 3.045x, which one decimal would show as "3.0x"
+    row = next(r for r in report.readme_table(make_results(seed_ms=33)) if "seed ERST" in r)
+    assert "= 3.05x its `python -c pass` (11.0 ms)" in row
+    assert row.endswith("| within 3x: NOT met |")
+
+
 def test_the_empty_store_target_is_2_5x_the_floor() -> None:
     assert verdicts(make_results(empty_ms=26))["empty"] is True  # 26.5 ms <= 2.5 x 11 ms
     assert verdicts(make_results(empty_ms=28))["empty"] is False
