@@ -39,44 +39,32 @@ class _DecoderDefaults:
 _scan = None if _json is None else _json.make_scanner(_DecoderDefaults())  # type: ignore[arg-type]
 
 
-_NOT_SCANNED = object()  # what _scan_text returns for a document it leaves to json
-
-
 def loads(document: bytes | str) -> Any:
     """`json.loads(document)`."""
-    value = _scan_text(document)
-    if value is not _NOT_SCANNED:
-        return value
-    import json
-
-    return json.loads(document)
+    return _decode(document)[0]
 
 
 def loads_utf8(document: bytes) -> tuple[Any, bool]:
     """`json.loads(document)`, and whether the document is JSON text in UTF-8 as it is,
     which can be copied into another UTF-8 JSON text (json also reads UTF-16 and UTF-32,
     and UTF-8 after a byte order mark)."""
-    value = _scan_text(document)
-    if value is not _NOT_SCANNED:
-        return value, True
+    return _decode(document)
+
+
+def _decode(document: bytes | str) -> tuple[Any, bool]:
+    """The value, and whether the C scanner read it as UTF-8 text as it is; anything else
+    goes to json, which decodes UTF-16 and lone surrogates, and says what is wrong."""
+    if _scan is not None:
+        try:
+            text = document.decode() if isinstance(document, bytes) else document
+            value, end = _scan(text, len(text) - len(text.lstrip(_SPACE)))
+            if not text[end:].strip(_SPACE):
+                return value, True
+        except (UnicodeDecodeError, StopIteration, ValueError, RecursionError):
+            pass
     import json
 
     return json.loads(document), False
-
-
-def _scan_text(document: bytes | str) -> Any:
-    """The value of a document that is UTF-8 JSON text as it is, by the C scanner; else
-    _NOT_SCANNED, for json to decode it or say what is wrong."""
-    if _scan is None:
-        return _NOT_SCANNED
-    try:
-        text = document.decode() if isinstance(document, bytes) else document
-        value, end = _scan(text, len(text) - len(text.lstrip(_SPACE)))
-        if not text[end:].strip(_SPACE):
-            return value
-    except (UnicodeDecodeError, StopIteration, ValueError, RecursionError):
-        pass  # json decodes UTF-16 and lone surrogates, and says what is wrong
-    return _NOT_SCANNED
 
 
 def dumps(
